@@ -1,0 +1,252 @@
+"""The ``mlsd`` command: a thin layer over the package.
+
+Every command has help text with an example (``mlsd COMMAND --help``).
+Expected faults print a message that says what to do next and exit 1;
+usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+
+from mlsd.errors import MLSDError
+
+__all__ = ["main", "build_parser"]
+
+
+def print_table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> None:
+    """Print rows as an aligned plain-text table."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    for n, row in enumerate(cells):
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+# -- mlsd db -------------------------------------------------------------------------
+
+
+def cmd_db_up(args: argparse.Namespace) -> int:
+    import time
+
+    from mlsd import db
+
+    started = time.perf_counter()
+    url = db.up()
+    print(f"PostgreSQL is ready at {db.describe_url(url)} ({time.perf_counter() - started:.1f} s).")
+    return 0
+
+
+def cmd_db_status(args: argparse.Namespace) -> int:
+    from mlsd import db
+    from mlsd.config import get_settings
+
+    settings = get_settings()
+    if not settings.database_url and not db.embedded_server(settings).state().running:
+        print("The embedded PostgreSQL server is not running: start it with `uv run mlsd db up`.")
+        return 1
+    conn = db.connect()
+    try:
+        info = db.status(conn)
+    finally:
+        conn.close()
+    mode = "DATABASE_URL" if settings.database_url else f"embedded (data in {settings.postgres_dir})"
+    print(f"server:   {info['server']} ({mode})")
+    print(f"version:  PostgreSQL {info['version']}")
+    print(f"database: {info['database']} ({info['size']})")
+    rows = [(name, "missing" if count is None else count) for name, count in info["schemas"].items()]
+    print_table(rows, ["schema", "tables"])
+    return 0
+
+
+def cmd_db_down(args: argparse.Namespace) -> int:
+    from mlsd import db
+
+    print(db.down())
+    return 0
+
+
+def cmd_db_url(args: argparse.Namespace) -> int:
+    from mlsd import db
+
+    print(db.database_url())
+    return 0
+
+
+def cmd_db_psql(args: argparse.Namespace) -> int:
+    from mlsd import db
+    from mlsd._embedded import bin_dir
+
+    url = db.database_url()
+    candidates = [bin_dir() / ("psql.exe" if os.name == "nt" else "psql")]
+    found = next((str(p) for p in candidates if p.is_file()), None) or shutil.which("psql")
+    if found is None:
+        print(
+            "No psql found. Install the PostgreSQL client (macOS: `brew install libpq`; Debian/Ubuntu: "
+            f"`sudo apt install postgresql-client`; Windows: the EDB installer), then run: psql {url}"
+        )
+        return 1
+    return subprocess.call([found, url, *args.psql_args])
+
+
+def cmd_db_reset(args: argparse.Namespace) -> int:
+    from mlsd import db
+    from mlsd.config import get_settings
+
+    settings = get_settings()
+    if settings.database_url:
+        print(
+            "DATABASE_URL is set: reset only removes the embedded server's data; drop that database yourself."
+        )
+        return 1
+    server = db.embedded_server(settings)
+    if not args.yes:
+        print(
+            f"This deletes every table in the embedded database ({server.pgdata}). Re-run with --yes to proceed."
+        )
+        return 1
+    server.wipe()
+    print(f"Deleted {server.pgdata}. `uv run mlsd db up` creates a new, empty database.")
+    return 0
+
+
+# -- mlsd doctor ---------------------------------------------------------------------
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from mlsd._doctor import run_checks
+
+    checks = run_checks()
+    marks = {"ok": "OK", "warn": "WARN", "fail": "FAIL"}
+    print_table(
+        [(c.name, marks[c.status], c.detail, c.fix) for c in checks], ["check", "status", "detail", "fix"]
+    )
+    failed = [c for c in checks if c.status == "fail" and c.required]
+    print(f"\n{len(failed)} required check(s) failed." if failed else "\nAll required checks passed.")
+    return 1 if failed else 0
+
+
+# -- parser --------------------------------------------------------------------------
+
+
+def _add(
+    sub: argparse._SubParsersAction, name: str, help_text: str, example: str, func: Callable | None = None
+) -> argparse.ArgumentParser:
+    parser = sub.add_parser(
+        name,
+        help=help_text,
+        description=help_text,
+        epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    if func is not None:
+        parser.set_defaults(func=func)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``mlsd`` argument parser (tests walk it to check help text)."""
+    parser = argparse.ArgumentParser(
+        prog="mlsd",
+        description="Design of Machine Learning Systems: course database, data, models and grading.",
+        epilog="example:\n  uv run mlsd db up && uv run mlsd db status",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    db = _add(
+        commands, "db", "Start, inspect and stop the course PostgreSQL database.", "uv run mlsd db status"
+    )
+    db_commands = db.add_subparsers(dest="db_command", metavar="ACTION")
+    _add(
+        db_commands,
+        "up",
+        "Start the database (embedded unless DATABASE_URL is set) and create the schemas.",
+        "uv run mlsd db up",
+        cmd_db_up,
+    )
+    _add(
+        db_commands,
+        "status",
+        "Show the server, its version, the course schemas and their table counts.",
+        "uv run mlsd db status",
+        cmd_db_status,
+    )
+    _add(
+        db_commands,
+        "down",
+        "Stop the embedded server (its data is kept).",
+        "uv run mlsd db down",
+        cmd_db_down,
+    )
+    _add(
+        db_commands,
+        "url",
+        "Print a connection URL for other tools (psql, DBeaver, pandas).",
+        'psql "$(uv run mlsd db url)"',
+        cmd_db_url,
+    )
+    psql = _add(
+        db_commands,
+        "psql",
+        "Open a psql shell on the course database.",
+        "uv run mlsd db psql -- -c 'SELECT 1'",
+        cmd_db_psql,
+    )
+    psql.add_argument("psql_args", nargs=argparse.REMAINDER, help="arguments passed on to psql")
+    reset = _add(
+        db_commands,
+        "reset",
+        "Delete the embedded database's data directory (asks for --yes).",
+        "uv run mlsd db reset --yes",
+        cmd_db_reset,
+    )
+    reset.add_argument("--yes", action="store_true", help="confirm that the local database may be deleted")
+
+    _add(
+        commands,
+        "doctor",
+        "Check Python, packages, the Jupyter kernel, the database, Docker and ports.",
+        "uv run mlsd doctor",
+        cmd_doctor,
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mlsd`` command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        # A group without an action: show its help rather than a traceback.
+        target = parser
+        if args.command:
+            target = next(
+                p
+                for a in parser._subparsers._group_actions
+                for n, p in a.choices.items()
+                if n == args.command
+            )
+        target.print_help()
+        return 2
+    if getattr(args, "psql_args", None) and args.psql_args[:1] == ["--"]:
+        args.psql_args = args.psql_args[1:]
+    try:
+        return int(func(args) or 0)
+    except MLSDError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""The mlsd command, run in-process and as a real subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from mlsd import cli
+from mlsd._embedded import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_embedded_lifecycle(isolated_env, monkeypatch, capsys):
+    monkeypatch.setenv("MLSD_DB_PORT", str(free_port()))
+    code, out, _ = run(capsys, "db", "status")
+    assert code == 1 and "not running" in out and "mlsd db up" in out
+    code, out, _ = run(capsys, "db", "up")
+    assert code == 0 and "ready" in out
+    code, out, _ = run(capsys, "db", "status")
+    assert code == 0
+    for schema in ("bronze", "silver", "gold", "ml", "monitoring"):
+        assert schema in out
+    assert "embedded" in out and "PostgreSQL 1" in out
+    code, out, _ = run(capsys, "db", "url")
+    assert out.strip().startswith("postgresql://postgres@127.0.0.1:")
+    code, out, _ = run(capsys, "db", "psql", "--", "-tAc", "SELECT 40 + 2")
+    assert code == 0
+    code, out, _ = run(capsys, "db", "reset")
+    assert code == 1 and "--yes" in out
+    assert (isolated_env / "data" / "postgres" / "PG_VERSION").exists()
+    code, out, _ = run(capsys, "db", "down")
+    assert code == 0 and "Stopped" in out
+    code, out, _ = run(capsys, "db", "reset", "--yes")
+    assert code == 0 and not (isolated_env / "data" / "postgres").exists()
+
+
+def test_database_url_switches_every_command(isolated_env, monkeypatch, capsys, fresh_db):
+    monkeypatch.setenv("DATABASE_URL", fresh_db)
+    code, out, _ = run(capsys, "db", "up")
+    assert code == 0
+    code, out, _ = run(capsys, "db", "status")
+    assert code == 0 and "DATABASE_URL" in out and fresh_db.rsplit("/", 1)[1] in out
+    code, out, _ = run(capsys, "db", "url")
+    assert out.strip() == fresh_db
+    code, out, _ = run(capsys, "db", "down")
+    assert "not managed here" in out
+    code, out, _ = run(capsys, "db", "reset", "--yes")
+    assert code == 1
+    assert not (isolated_env / "data" / "postgres").exists()  # no embedded server was started
+
+
+def test_unreachable_database_is_a_message_not_a_traceback(isolated_env, monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://u:hidden@127.0.0.1:{free_port()}/mlsd")
+    code, out, err = run(capsys, "db", "up")
+    assert code == 1
+    assert err.startswith("error: PostgreSQL is not reachable at 127.0.0.1:")
+    assert "Traceback" not in err and "hidden" not in err
+
+
+def test_doctor_green_on_a_working_database(isolated_env, monkeypatch, capsys, fresh_db):
+    monkeypatch.setenv("DATABASE_URL", fresh_db)
+    code, out, _ = run(capsys, "doctor")
+    assert code == 0, out
+    assert "All required checks passed" in out
+    assert "database" in out and "OK" in out
+
+
+def test_doctor_fails_with_a_fix_when_the_database_is_down(isolated_env, monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://u@127.0.0.1:{free_port()}/mlsd")
+    code, out, _ = run(capsys, "doctor")
+    assert code == 1
+    row = next(line for line in out.splitlines() if line.startswith("database"))
+    assert "FAIL" in row and "docker compose" in row
+
+
+def test_unknown_arguments_exit_2_with_usage():
+    result = subprocess.run(
+        [sys.executable, "-m", "mlsd.cli", "db", "bogus"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 2
+    assert "invalid choice: 'bogus'" in result.stderr
+
+
+def test_console_script_is_installed():
+    import shutil
+
+    exe = shutil.which("mlsd")
+    assert exe is not None, "run the tests through `uv run`, which puts the mlsd command on PATH"
+    result = subprocess.run([exe, "--help"], capture_output=True, text=True, check=True)
+    assert "db" in result.stdout and "doctor" in result.stdout

@@ -1,0 +1,75 @@
+"""Every notebook under 01_materials/ and 03_instructional_team/ runs top to bottom.
+
+Also tests the harness itself on small notebooks made here, so a broken
+notebook is known to fail with its path, cell number and error.
+"""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+from mlsd.config import repo_root
+from mlsd.notebooks import discover_notebooks, run_notebook
+
+pytestmark = pytest.mark.notebooks
+
+COURSE_NOTEBOOKS = discover_notebooks()
+
+
+def make_notebook(path, *sources: str):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_markdown_cell("# A notebook made by the test")]
+    nb.cells += [nbformat.v4.new_code_cell(src) for src in sources]
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", COURSE_NOTEBOOKS, ids=[p.name for p in COURSE_NOTEBOOKS])
+def test_course_notebook_runs(path, pg_url, tmp_path):
+    run = run_notebook(path, env={"DATABASE_URL": pg_url}, output_path=tmp_path / path.name)
+    assert run.ok, run.describe()
+
+
+def test_passing_notebook_uses_the_database_and_the_repo_root(tmp_path, pg_url):
+    folder = tmp_path / "labs"
+    folder.mkdir()
+    path = make_notebook(
+        folder / "ok.ipynb",
+        "import os\nfrom mlsd import db\nfrom mlsd.config import repo_root",
+        "conn = db.connect()\ncur = conn.cursor()\ncur.execute('SELECT 6 * 7')\nanswer = cur.fetchone()[0]",
+        "assert answer == 42\nprint(os.getcwd(), repo_root())",
+    )
+    run = run_notebook(path, env={"DATABASE_URL": pg_url})
+    assert run.ok, run.describe()
+    assert run.peak_memory_mb > 10
+    printed = run.notebook.cells[-1].outputs[0]["text"].split()
+    assert printed == [str(folder), str(repo_root())]  # cwd is the notebook's folder, paths still resolve
+
+
+def test_failing_notebook_names_the_cell_and_the_error(tmp_path):
+    path = make_notebook(tmp_path / "broken.ipynb", "x = 1", "y = x / 0", "print('never')")
+    run = run_notebook(path)
+    assert run.status == "failed"
+    assert run.cell == 3  # markdown cell 1, code cells 2..4
+    assert "ZeroDivisionError" in run.error
+    assert "broken.ipynb, cell 3: ZeroDivisionError" in run.describe()
+
+
+def test_a_hanging_cell_times_out(tmp_path):
+    path = make_notebook(tmp_path / "slow.ipynb", "import time", "time.sleep(60)")
+    run = run_notebook(path, cell_timeout=3)
+    assert run.status == "timed_out"
+    assert run.cell == 3
+    assert run.seconds < 30
+
+
+def test_discovery_finds_notebooks_in_the_course_folders(tmp_path):
+    (tmp_path / "01_materials" / "labs").mkdir(parents=True)
+    (tmp_path / "03_instructional_team" / ".ipynb_checkpoints").mkdir(parents=True)
+    (tmp_path / "02_activities").mkdir()
+    make_notebook(tmp_path / "01_materials" / "labs" / "a.ipynb")
+    make_notebook(tmp_path / "03_instructional_team" / ".ipynb_checkpoints" / "a-checkpoint.ipynb")
+    make_notebook(tmp_path / "02_activities" / "learner.ipynb")
+    assert [p.name for p in discover_notebooks(tmp_path)] == ["a.ipynb"]
