@@ -115,7 +115,7 @@ def _explain(err: Exception, url: str) -> DatabaseError:
         )
     return DatabaseError(
         f"PostgreSQL is not reachable at {host_port} ({where}). "
-        "Start it: with Docker, `docker compose -f 05_src/docker-compose.yml up -d`; "
+        "Start it: with Docker, `docker compose up -d` from the repository root (see SETUP.md); "
         "without Docker, unset DATABASE_URL and run `uv run mlsd db up` to use the embedded server. "
         f"Details: {text.strip().splitlines()[0] if text.strip() else type(err).__name__}"
     )

@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+
 from mlsd._embedded import EmbeddedPostgres, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

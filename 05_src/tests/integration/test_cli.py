@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+
 from mlsd import cli
 from mlsd._embedded import free_port
 

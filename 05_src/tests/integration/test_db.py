@@ -6,6 +6,7 @@ import io
 
 import pandas as pd
 import pytest
+
 from mlsd import db
 
 pytestmark = pytest.mark.integration

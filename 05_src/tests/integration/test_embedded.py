@@ -9,6 +9,7 @@ import time
 
 import psycopg2
 import pytest
+
 from mlsd import db
 from mlsd._embedded import EmbeddedPostgres, binary_major_version, free_port
 from mlsd.errors import DatabaseError

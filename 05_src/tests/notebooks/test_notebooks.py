@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import nbformat
 import pytest
+
 from mlsd.config import repo_root
 from mlsd.notebooks import discover_notebooks, run_notebook
 

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+
 from mlsd import config
 from mlsd.config import get_settings, repo_root, resolve
 from mlsd.errors import ConfigError
