@@ -41,26 +41,57 @@ def conn(pg_url):
     connection.close()
 
 
-@pytest.fixture
-def fresh_db(pg_url):
-    """URL of a new, empty database on the test server, dropped after the test."""
-    import psycopg2
-    from psycopg2 import sql
+class DatabaseFactory:
+    """Creates empty databases on the test server and drops them at the end."""
 
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = psycopg2.connect(pg_url)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    base, _, _ = pg_url.rpartition("/")
-    yield f"{base}/{name}"
-    with admin.cursor() as cur:
-        cur.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            (name,),
-        )
-        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
-    admin.close()
+    def __init__(self, pg_url: str):
+        self.pg_url = pg_url
+        self.names: list[str] = []
+
+    def _admin(self):
+        import psycopg2
+
+        admin = psycopg2.connect(self.pg_url)
+        admin.autocommit = True
+        return admin
+
+    def create(self) -> str:
+        from psycopg2 import sql
+
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        admin = self._admin()
+        with admin.cursor() as cur:
+            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        admin.close()
+        self.names.append(name)
+        return f"{self.pg_url.rpartition('/')[0]}/{name}"
+
+    def drop(self, url: str) -> None:
+        from psycopg2 import sql
+
+        name = url.rpartition("/")[2]
+        admin = self._admin()
+        with admin.cursor() as cur:
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        admin.close()
+
+
+@pytest.fixture(scope="session")
+def databases(pg_url):
+    """Factory for throwaway databases: ``url = databases.create()``."""
+    return DatabaseFactory(pg_url)
+
+
+@pytest.fixture
+def fresh_db(databases):
+    """URL of a new, empty database on the test server, dropped after the test."""
+    url = databases.create()
+    yield url
+    databases.drop(url)
 
 
 @pytest.fixture
