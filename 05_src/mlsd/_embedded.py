@@ -21,7 +21,7 @@ from pathlib import Path
 
 from mlsd.errors import DatabaseError
 
-SYSTEM_USER = "mlsd_postgres"
+SERVER_OS_USER = "mlsd_postgres"
 DEFAULT_DATABASE = "mlsd"
 _IS_ROOT = platform.system() != "Windows" and os.geteuid() == 0
 
@@ -181,7 +181,7 @@ class EmbeddedPostgres:
     def _run(self, args: list[str], timeout: float = 60) -> subprocess.CompletedProcess:
         kwargs: dict = {"capture_output": True, "text": True, "timeout": timeout}
         if _IS_ROOT:
-            kwargs["user"] = SYSTEM_USER
+            kwargs["user"] = SERVER_OS_USER
         # pg_ctl keeps its stdout open in the server it forks; a temp file avoids a hang.
         import tempfile
 
@@ -206,14 +206,14 @@ class EmbeddedPostgres:
         import pwd
 
         try:
-            entry = pwd.getpwnam(SYSTEM_USER)
+            entry = pwd.getpwnam(SERVER_OS_USER)
         except KeyError:
             subprocess.run(
-                ["useradd", "--system", "--no-create-home", "-s", "/usr/sbin/nologin", SYSTEM_USER],
+                ["useradd", "--system", "--no-create-home", "-s", "/usr/sbin/nologin", SERVER_OS_USER],
                 check=True,
                 capture_output=True,
             )
-            entry = pwd.getpwnam(SYSTEM_USER)
+            entry = pwd.getpwnam(SERVER_OS_USER)
         # The server user must traverse every folder above its data and binaries.
         for target in (self.pgdata, bin_dir()):
             for folder in target.parents:

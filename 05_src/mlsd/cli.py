@@ -116,6 +116,97 @@ def cmd_db_reset(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- mlsd data -----------------------------------------------------------------------
+
+
+def _landing(args: argparse.Namespace):
+    from mlsd.data import landing_dir
+
+    if getattr(args, "out", None):
+        from pathlib import Path
+
+        return Path(args.out).expanduser().resolve()
+    return landing_dir(scale=args.scale, seed=args.seed, rows=args.rows)
+
+
+def _generate(args: argparse.Namespace, out) -> dict:
+    import time
+
+    from mlsd.config import get_settings
+    from mlsd.data import generate
+
+    scale = args.scale or get_settings().scale
+    started = time.perf_counter()
+    manifest = generate(
+        out,
+        scale=scale,
+        seed=args.seed,
+        rows=args.rows,
+        fmt=args.format,
+        progress=None,
+        overwrite=args.overwrite,
+    )
+    rows = sum(manifest["rows"].values())
+    print(
+        f"Landing files in {out}: {rows:,} rows in {time.perf_counter() - started:.1f} s ({manifest['format']})."
+    )
+    return manifest
+
+
+def cmd_data_generate(args: argparse.Namespace) -> int:
+    manifest = _generate(args, _landing(args))
+    print_table(
+        [(t, f"{n:,}", sum(manifest["defects"][t].values())) for t, n in manifest["rows"].items()],
+        ["table", "rows", "defects injected"],
+    )
+    return 0
+
+
+def cmd_data_load(args: argparse.Namespace) -> int:
+    from mlsd import db, pipelines
+
+    landing = _landing(args)
+    if not (landing / "manifest.json").is_file():
+        print(f"No landing files in {landing} yet: generating them first.")
+        _generate(args, landing)
+    conn = db.connect()
+    try:
+        report = pipelines.load(conn, landing, progress=(lambda m: print("  " + m)) if args.verbose else None)
+    finally:
+        conn.close()
+    print(
+        f"Loaded {report.total_rows:,} rows from {report.files} files in {report.seconds:.1f} s "
+        f"into bronze, silver and gold ({report.total_rejected} rejected)."
+    )
+    for reason in report.reasons:
+        print(f"  rejected: {reason}")
+    return 0
+
+
+def cmd_data_status(args: argparse.Namespace) -> int:
+    from mlsd import db, pipelines
+
+    conn = db.connect()
+    try:
+        tables, last = pipelines.status(conn)
+    finally:
+        conn.close()
+    if tables.empty:
+        print("No course tables yet: run `uv run mlsd data load`.")
+        return 1
+    print_table(
+        [(r.schema, r.table_name, f"{r.rows:,}") for r in tables.itertuples()], ["schema", "table", "rows"]
+    )
+    if last:
+        print(
+            f"\nLast load: {last['finished_at']:%Y-%m-%d %H:%M:%S %Z} from {last['landing_dir']}: "
+            f"{last['rows']:,} rows from {last['files']} files, {last['rejected']} rejected."
+        )
+    else:
+        print("\nNo completed load yet: run `uv run mlsd data load`.")
+    return 0
+
+
 # -- mlsd doctor ---------------------------------------------------------------------
 
 
@@ -148,6 +239,16 @@ def _add(
     if func is not None:
         parser.set_defaults(func=func)
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be positive")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -208,6 +309,52 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_db_reset,
     )
     reset.add_argument("--yes", action="store_true", help="confirm that the local database may be deleted")
+
+    data = _add(commands, "data", "Generate, load and inspect the course dataset.", "uv run mlsd data load")
+    data_commands = data.add_subparsers(dest="data_command", metavar="ACTION")
+
+    def size_options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--scale", choices=["tiny", "small", "full"], help="data size (default: MLSD_SCALE, small)"
+        )
+        parser.add_argument(
+            "--rows", type=_positive_int, help="number of loan applications; overrides --scale"
+        )
+        parser.add_argument(
+            "--seed", type=int, default=42, help="random seed (default 42): same seed, same files"
+        )
+        parser.add_argument(
+            "--format", choices=["parquet", "csv"], default="parquet", help="landing file format"
+        )
+        parser.add_argument("--out", help="landing folder (default: 05_src/data/landing/SCALE_seedSEED)")
+        parser.add_argument(
+            "--overwrite", action="store_true", help="replace landing files made with other settings"
+        )
+
+    generate = _add(
+        data_commands,
+        "generate",
+        "Write the landing files (Parquet or CSV) and manifest.json.",
+        "uv run mlsd data generate --scale small --seed 42 --format parquet",
+        cmd_data_generate,
+    )
+    size_options(generate)
+    load = _add(
+        data_commands,
+        "load",
+        "Load the landing files into bronze with COPY, then build silver and gold (generates them if missing).",
+        "uv run mlsd data load --scale small",
+        cmd_data_load,
+    )
+    size_options(load)
+    load.add_argument("--verbose", action="store_true", help="print one line per file loaded")
+    _add(
+        data_commands,
+        "status",
+        "Row counts of every course table, the last load and its rejects.",
+        "uv run mlsd data status",
+        cmd_data_status,
+    )
 
     _add(
         commands,

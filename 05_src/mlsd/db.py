@@ -246,11 +246,17 @@ def read_sql(
     ``query`` may be a string with ``%s`` placeholders or a ``psycopg2.sql`` object.
     """
     import pandas as pd
+    from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
+    # A read that opened a transaction closes it, so an open notebook never holds locks
+    # that would block a load in another process.
+    was_idle = conn.info.transaction_status == TRANSACTION_STATUS_IDLE
     with conn.cursor() as cur:
         cur.execute(query, params)
         columns = [c.name for c in cur.description] if cur.description else []
         rows = cur.fetchall() if cur.description else []
+    if was_idle and not conn.autocommit:
+        conn.commit()
     return pd.DataFrame.from_records(rows, columns=columns)
 
 

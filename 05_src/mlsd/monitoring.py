@@ -88,6 +88,8 @@ __all__ = [
     "psi",
     "read_performance_over_time",
     "read_predictions",
+    "MonthReport",
+    "monitor_month",
 ]
 
 PSI_MODERATE = 0.1
@@ -1065,3 +1067,78 @@ def evaluate_alerts(report: pd.DataFrame, rules: Sequence[AlertRule] | None = No
     if not fired:
         return pd.DataFrame(columns=columns)
     return pd.concat(fired, ignore_index=True)[columns]
+
+
+# -- one month, as `mlsd monitor` shows it ----------------------------------------------
+
+MONITORED_NUMERIC = (
+    "amount", "age", "revolving_utilization", "debt_ratio", "monthly_income", "open_credit_lines",
+    "real_estate_loans", "dependents", "late_30_59", "late_60_89", "late_90",
+)  # fmt: skip
+MONITORED_CATEGORICAL = ("channel", "purpose", "region", "term_months")
+
+
+@dataclass
+class MonthReport:
+    """Drift of one month against a reference window, performance so far, and fired alerts."""
+
+    month: str
+    reference: tuple[str, str]
+    drift: pd.DataFrame
+    performance: pd.DataFrame
+    alerts: pd.DataFrame
+
+
+def monitor_month(
+    conn: psycopg2.extensions.connection,
+    month: str,
+    *,
+    reference: tuple[str, str] = ("2024-01", "2024-12"),
+    model_name: str | None = None,
+    rule: DriftRule | None = None,
+) -> MonthReport:
+    """Compare one month of gold features (and logged scores) with a reference window.
+
+    Parameters
+    ----------
+    conn : psycopg2 connection
+        The course database with ``gold.application_features``.
+    month : str
+        ``YYYY-MM`` to check.
+    reference : (str, str)
+        First and last month of the reference window (inclusive), e.g. the training months.
+    model_name : str, optional
+        When given and the prediction log holds its scores, the score is monitored
+        too and performance over time is computed from the labels known so far.
+    rule : DriftRule, optional
+        When to call a feature drifted (default :class:`DriftRule`).
+    """
+    from mlsd.features import gold_features
+
+    start, end = reference
+    months = pd.period_range(start, end, freq="M").strftime("%Y-%m").tolist()
+    ref = gold_features(conn, month=months)
+    cur = gold_features(conn, month=month)
+    if ref.empty or cur.empty:
+        missing = "the reference window" if ref.empty else month
+        raise ValueError(
+            f"gold.application_features has no rows for {missing}: load the data or pick other months."
+        )
+    numeric, categorical = list(MONITORED_NUMERIC), list(MONITORED_CATEGORICAL)
+    performance = pd.DataFrame()
+    if model_name is not None:
+        scores = read_predictions(conn, model_name=model_name)
+        if not scores.empty:
+            latest = scores.sort_values("predicted_at").drop_duplicates("application_id", keep="last")
+            by_id = latest.set_index("application_id")["score"]
+            ref = ref.assign(score=ref["application_id"].map(by_id))
+            cur = cur.assign(score=cur["application_id"].map(by_id))
+            if ref["score"].notna().any() and cur["score"].notna().any():
+                numeric.append("score")
+            performance = read_performance_over_time(conn, model_name=model_name)
+    for frame in (ref, cur):
+        frame["term_months"] = frame["term_months"].astype("string")
+    profile = ReferenceProfile.fit(ref, numeric=numeric, categorical=categorical)
+    drift = profile.compare(cur, rule=rule)
+    alerts = evaluate_alerts(drift, default_alert_rules())
+    return MonthReport(month, (start, end), drift, performance, alerts)

@@ -97,3 +97,46 @@ def test_console_script_is_installed():
     assert exe is not None, "run the tests through `uv run`, which puts the mlsd command on PATH"
     result = subprocess.run([exe, "--help"], capture_output=True, text=True, check=True)
     assert "db" in result.stdout and "doctor" in result.stdout
+
+
+def test_data_generate_load_status(isolated_env, monkeypatch, capsys, fresh_db):
+    monkeypatch.setenv("DATABASE_URL", fresh_db)
+    code, out, _ = run(capsys, "data", "status")
+    assert code == 1 and "mlsd data load" in out
+    code, out, _ = run(capsys, "data", "load", "--scale", "tiny", "--seed", "5")
+    assert code == 0, out
+    assert "generating them first" in out and "0 rejected" in out
+    landing = isolated_env / "data" / "landing" / "tiny_seed5"
+    assert (landing / "manifest.json").is_file()
+    code, out, _ = run(capsys, "data", "status")
+    assert code == 0
+    gold = next(line for line in out.splitlines() if "application_features" in line)
+    assert gold.split()[-1] == "3,000"
+    assert "Last load:" in out and "0 rejected" in out
+    # a second load of the same files leaves the same rows
+    code, again, _ = run(capsys, "data", "load", "--scale", "tiny", "--seed", "5")
+    assert code == 0 and "generating" not in again
+    code, out2, _ = run(capsys, "data", "status")
+    strip = [line for line in out.splitlines() if "load_log" not in line and not line.startswith("Last load")]
+    assert strip == [
+        line for line in out2.splitlines() if "load_log" not in line and not line.startswith("Last load")
+    ]
+
+
+def test_data_load_of_another_dataset_replaces_the_first(isolated_env, monkeypatch, capsys, fresh_db):
+    monkeypatch.setenv("DATABASE_URL", fresh_db)
+    assert run(capsys, "data", "load", "--scale", "tiny", "--seed", "1", "--format", "csv")[0] == 0
+    assert run(capsys, "data", "load", "--scale", "tiny", "--seed", "2")[0] == 0
+    from mlsd import db
+
+    conn = db.connect(fresh_db)
+    files = db.read_sql(conn, "SELECT DISTINCT _source_file FROM bronze.applications")["_source_file"]
+    conn.close()
+    assert files.str.endswith(".parquet").all() and len(files) == 24
+
+
+def test_data_generate_rejects_bad_arguments(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["data", "generate", "--rows", "lots"])
+    assert info.value.code == 2
+    assert "'lots' is not a whole number" in capsys.readouterr().err
