@@ -207,6 +207,30 @@ def cmd_data_status(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- mlsd course ---------------------------------------------------------------------
+
+
+def cmd_course_run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mlsd.course import lab_notebooks, run_course
+
+    if not lab_notebooks():
+        print("No session notebooks in 01_materials/labs/ yet.")
+        return 1
+    runs = run_course(scale=args.scale, only=args.only, out=Path(args.out) if args.out else None)
+    print_table(
+        [(r.path.name, f"{r.seconds:.1f}", f"{r.peak_memory_mb:.0f}", r.status) for r in runs],
+        ["notebook", "seconds", "peak MB", "status"],
+    )
+    failed = [r for r in runs if not r.ok]
+    total = sum(r.seconds for r in runs)
+    print(f"\n{len(runs) - len(failed)}/{len(runs)} notebooks passed in {total:.0f} s.")
+    for run in failed:
+        print(f"FAILED {run.describe()}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 # -- mlsd doctor ---------------------------------------------------------------------
 
 
@@ -355,6 +379,26 @@ def build_parser() -> argparse.ArgumentParser:
         "uv run mlsd data status",
         cmd_data_status,
     )
+
+    course = _add(
+        commands,
+        "course",
+        "Run the session notebooks as a facilitator does before class.",
+        "uv run mlsd course run",
+    )
+    course_commands = course.add_subparsers(dest="course_command", metavar="ACTION")
+    run = _add(
+        course_commands,
+        "run",
+        "Prepare the database and data, then execute every session notebook in a fresh kernel, in order.",
+        "uv run mlsd course run --scale small --only 1 2",
+        cmd_course_run,
+    )
+    run.add_argument(
+        "--scale", choices=["tiny", "small", "full"], help="data size (default: MLSD_SCALE, small)"
+    )
+    run.add_argument("--only", type=int, nargs="+", metavar="N", help="run only these sessions (1-6)")
+    run.add_argument("--out", help="folder for executed notebooks and HTML (default: 05_src/build/course)")
 
     _add(
         commands,

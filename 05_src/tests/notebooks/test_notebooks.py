@@ -26,11 +26,32 @@ def make_notebook(path, *sources: str):
     return path
 
 
+@pytest.fixture(scope="session")
+def course_env(databases, tmp_path_factory) -> dict[str, str]:
+    """Environment for course notebooks: a database, data folder and MLflow store of their own, tiny scale."""
+    root = tmp_path_factory.mktemp("course")
+    return {
+        "DATABASE_URL": databases.create(),
+        "MLSD_SCALE": "tiny",
+        "MLSD_DATA_DIR": str(root / "data"),
+        "MLSD_LOG_DIR": str(root / "logs"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+    }
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", COURSE_NOTEBOOKS, ids=[p.name for p in COURSE_NOTEBOOKS])
-def test_course_notebook_runs(path, pg_url, tmp_path):
-    run = run_notebook(path, env={"DATABASE_URL": pg_url}, output_path=tmp_path / path.name)
-    assert run.ok, run.describe()
+def test_course_notebook_runs_twice_in_a_row(path, course_env, tmp_path):
+    for attempt in (1, 2):
+        run = run_notebook(path, env=course_env, output_path=tmp_path / f"{attempt}_{path.name}")
+        assert run.ok, f"run {attempt}: {run.describe()}"
+        stderr = [
+            "".join(out.get("text", ""))[:300]
+            for cell in run.notebook.cells
+            for out in cell.get("outputs", [])
+            if out.get("name") == "stderr"
+        ]
+        assert not stderr, f"run {attempt} wrote to stderr: {stderr[:3]}"
 
 
 def test_passing_notebook_uses_the_database_and_the_repo_root(tmp_path, pg_url):

@@ -1,0 +1,196 @@
+"""What every session notebook needs first, and `mlsd course run`.
+
+:func:`setup` is the one call in a notebook's set-up cell: it makes sure the
+database answers (embedded unless ``DATABASE_URL`` is set), that the course data
+for ``MLSD_SCALE`` is loaded (generating and loading it the first time, reusing it
+after), fixes the random seed and returns the handles a lesson uses.
+
+:func:`run_course` executes the six session notebooks in fresh kernels, in order,
+as a facilitator does before class.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlsd.config import Settings, get_settings, repo_root
+
+__all__ = ["CourseSession", "SEED", "ensure_course_data", "lab_notebooks", "run_course", "setup"]
+
+SEED = 42
+
+
+@dataclass
+class CourseSession:
+    """Handles for a notebook: connection, settings, landing folder and manifest."""
+
+    conn: Any
+    url: str
+    settings: Settings
+    landing: Path
+    manifest: dict
+    seed: int = SEED
+    log: Any = field(default=None, repr=False)
+
+    def engine(self):
+        """A SQLAlchemy engine on the same database (for ``pandas.read_sql``)."""
+        from mlsd import db
+
+        return db.engine(self.url)
+
+    def __repr__(self) -> str:
+        params = self.conn.get_dsn_parameters()
+        rows = self.manifest.get("applications", "?")
+        return (
+            f"CourseSession(database={params.get('host')}:{params.get('port')}/{params.get('dbname')}, "
+            f"scale={self.manifest.get('scale')}, applications={rows}, seed={self.seed})"
+        )
+
+
+def ensure_course_data(conn, *, scale: str | None = None, seed: int = SEED, settings: Settings | None = None):
+    """Generate and load the course data unless this scale and seed are loaded already.
+
+    Returns the landing folder and its manifest. Cheap when nothing needs doing: one
+    query on ``bronze.load_log``.
+    """
+    from mlsd import data, db, pipelines
+
+    settings = settings or get_settings()
+    scale = str(scale or settings.scale)
+    rows = int(scale) if scale.isdigit() else None
+    landing = data.landing_dir(settings, scale=None if rows else scale, seed=seed, rows=rows)
+    manifest = data.generate(landing, scale="small" if rows else scale, rows=rows, seed=seed, progress=False)
+    loaded = db.read_sql(
+        conn,
+        """
+        SELECT count(*) FROM pg_tables WHERE schemaname = 'bronze' AND tablename = 'load_log'
+        """,
+    ).iloc[0, 0]
+    current = None
+    if loaded:
+        last = db.read_sql(
+            conn,
+            "SELECT landing_dir FROM bronze.load_log WHERE finished_at IS NOT NULL ORDER BY load_id DESC LIMIT 1",
+        )
+        current = last.iloc[0, 0] if len(last) else None
+        gold = db.read_sql(conn, "SELECT to_regclass('gold.application_features') IS NOT NULL AS ok").iloc[
+            0, 0
+        ]
+        current = current if gold else None
+    if current != str(landing):
+        pipelines.load(conn, landing)
+    return landing, manifest
+
+
+def setup(*, scale: str | None = None, seed: int = SEED, quiet: bool = False) -> CourseSession:
+    """Get a notebook ready: database, course data, seed, logger.
+
+    Parameters
+    ----------
+    scale : str, optional
+        ``tiny``, ``small`` (default, from ``MLSD_SCALE``), ``full`` or a row count.
+    seed : int
+        Seed of the generated data and of NumPy's global generator.
+    quiet : bool
+        Do not print the one-line summary.
+    """
+    import numpy as np
+
+    from mlsd import db
+    from mlsd.logging import get_logger
+
+    settings = get_settings(scale=scale)
+    url = db.database_url(settings=settings)
+    conn = db.connect(url)
+    db.ensure_schemas(conn)
+    landing, manifest = ensure_course_data(conn, scale=settings.scale, seed=seed, settings=settings)
+    np.random.seed(seed)  # for libraries that still read the global generator
+    session = CourseSession(conn, url, settings, landing, manifest, seed, get_logger("mlsd.course"))
+    if not quiet:
+        print(session)
+    return session
+
+
+# -- mlsd course run -------------------------------------------------------------------------
+
+
+def lab_notebooks(root: Path | None = None) -> list[Path]:
+    """The session notebooks in order (``01_materials/labs/NN_*.ipynb``)."""
+    folder = (root or repo_root()) / "01_materials" / "labs"
+    return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+
+
+def run_course(
+    *,
+    scale: str | None = None,
+    only: list[int] | None = None,
+    out: Path | None = None,
+    cell_timeout: int = 300,
+    progress: bool = True,
+) -> list:
+    """Execute the session notebooks in order, each in a fresh kernel.
+
+    Writes the executed notebooks and their HTML to ``out`` (default ``05_src/build/course``)
+    and returns one :class:`mlsd.notebooks.NotebookRun` per notebook. The data for the
+    scale is prepared once first, so every notebook starts from the same state.
+    """
+    import os
+
+    from mlsd import db
+    from mlsd.notebooks import run_notebook
+
+    settings = get_settings(scale=scale)
+    out = Path(out or repo_root() / "05_src" / "build" / "course")
+    out.mkdir(parents=True, exist_ok=True)
+    conn = db.connect()
+    try:
+        db.ensure_schemas(conn)
+        ensure_course_data(conn, scale=settings.scale, settings=settings)
+    finally:
+        conn.close()
+    notebooks = lab_notebooks()
+    if only:
+        notebooks = [p for p in notebooks if int(p.name[:2]) in only]
+    env = {"MLSD_SCALE": settings.scale}
+    if settings.database_url is None:
+        env["DATABASE_URL"] = db.database_url(settings=settings)
+    runs = []
+    for index, path in enumerate(notebooks, start=1):
+        if progress:
+            print(f"[{index}/{len(notebooks)}] {path.name} ...", flush=True)
+        executed = out / path.name
+        run = run_notebook(
+            path, cell_timeout=cell_timeout, env={**env, **_passthrough(os.environ)}, output_path=executed
+        )
+        _write_html(executed)
+        runs.append(run)
+        if progress:
+            print(f"      {run.status} in {run.seconds:.1f} s, peak {run.peak_memory_mb:.0f} MB", flush=True)
+    (out / "summary.json").write_text(
+        json.dumps(
+            [
+                {"notebook": r.path.name, "status": r.status, "seconds": round(r.seconds, 2),
+                 "peak_memory_mb": round(r.peak_memory_mb), "cell": r.cell, "error": r.error}
+                for r in runs
+            ],
+            indent=2,
+        )
+    )  # fmt: skip
+    return runs
+
+
+def _passthrough(environ) -> dict[str, str]:
+    names = ("MLFLOW_TRACKING_URI", "MLSD_DATA_DIR", "MLSD_LOG_DIR", "DASK_SCHEDULER_ADDRESS", "LOG_LEVEL")
+    return {k: environ[k] for k in names if environ.get(k)}
+
+
+def _write_html(executed: Path) -> None:
+    if not executed.is_file():
+        return
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_filename(str(executed))
+    executed.with_suffix(".html").write_text(body, encoding="utf-8")
