@@ -235,7 +235,7 @@ def cmd_course_run(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from mlsd._doctor import run_checks
+    from mlsd.doctor import run_checks
 
     checks = run_checks()
     marks = {"ok": "OK", "warn": "WARN", "fail": "FAIL"}

@@ -85,7 +85,7 @@ def ensure_course_data(conn, *, scale: str | None = None, seed: int = SEED, sett
     return landing, manifest
 
 
-def setup(*, scale: str | None = None, seed: int = SEED, quiet: bool = False) -> CourseSession:
+def setup(*, scale: str | None = None, seed: int = SEED) -> CourseSession:
     """Get a notebook ready: database, course data, seed, logger.
 
     Parameters
@@ -94,8 +94,6 @@ def setup(*, scale: str | None = None, seed: int = SEED, quiet: bool = False) ->
         ``tiny``, ``small`` (default, from ``MLSD_SCALE``), ``full`` or a row count.
     seed : int
         Seed of the generated data and of NumPy's global generator.
-    quiet : bool
-        Do not print the one-line summary.
     """
     import numpy as np
 
@@ -108,10 +106,7 @@ def setup(*, scale: str | None = None, seed: int = SEED, quiet: bool = False) ->
     db.ensure_schemas(conn)
     landing, manifest = ensure_course_data(conn, scale=settings.scale, seed=seed, settings=settings)
     np.random.seed(seed)  # for libraries that still read the global generator
-    session = CourseSession(conn, url, settings, landing, manifest, seed, get_logger("mlsd.course"))
-    if not quiet:
-        print(session)
-    return session
+    return CourseSession(conn, url, settings, landing, manifest, seed, get_logger("mlsd.course"))
 
 
 # -- mlsd course run -------------------------------------------------------------------------

@@ -290,6 +290,9 @@ def down(settings: Settings | None = None) -> str:
 
 def status(conn: psycopg2.extensions.connection) -> dict:
     """Server version, course schemas and their table counts, database size."""
+    from psycopg2.extensions import TRANSACTION_STATUS_IDLE
+
+    was_idle = conn.info.transaction_status == TRANSACTION_STATUS_IDLE
     with conn.cursor() as cur:
         cur.execute("SHOW server_version")
         version = cur.fetchone()[0]
@@ -305,6 +308,8 @@ def status(conn: psycopg2.extensions.connection) -> dict:
             (list(SCHEMAS),),
         )
         schemas = dict(cur.fetchall())
+    if was_idle and not conn.autocommit:
+        conn.commit()  # end the read so an open notebook holds no locks
     return {
         "server": describe_url(conn.dsn and _dsn_to_url(conn)),
         "version": version,
