@@ -85,8 +85,8 @@ def ensure_course_data(conn, *, scale: str | None = None, seed: int = SEED, sett
     return landing, manifest
 
 
-def setup(*, scale: str | None = None, seed: int = SEED) -> CourseSession:
-    """Get a notebook ready: database, course data, seed, logger.
+def setup(*, scale: str | None = None, seed: int = SEED, threads: int | None = 1) -> CourseSession:
+    """Get a notebook ready: database, course data, seed, thread limits, logger.
 
     Parameters
     ----------
@@ -94,6 +94,9 @@ def setup(*, scale: str | None = None, seed: int = SEED) -> CourseSession:
         ``tiny``, ``small`` (default, from ``MLSD_SCALE``), ``full`` or a row count.
     seed : int
         Seed of the generated data and of NumPy's global generator.
+    threads : int or None
+        Threads for BLAS and OpenMP (NumPy, scikit-learn). The course's data are small, and
+        one thread keeps timings steady on a busy laptop; ``None`` leaves the libraries' default.
     """
     import numpy as np
 
@@ -106,6 +109,10 @@ def setup(*, scale: str | None = None, seed: int = SEED) -> CourseSession:
     db.ensure_schemas(conn)
     landing, manifest = ensure_course_data(conn, scale=settings.scale, seed=seed, settings=settings)
     np.random.seed(seed)  # for libraries that still read the global generator
+    if threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=threads)
     return CourseSession(conn, url, settings, landing, manifest, seed, get_logger("mlsd.course"))
 
 

@@ -659,7 +659,8 @@ def point_in_time_features(
     in a table without one, are broken by the selected columns: results are repeatable.
     An index on ``(customer_id, pulled_at)`` makes each lookup an index probe.
 
-    The query runs in the caller's transaction and commits nothing; the temporary
+    Inside a caller's open transaction it commits nothing; on an idle connection the
+    transaction it opened is committed, so no locks outlive the call. The temporary
     table is dropped before returning.
 
     Parameters
@@ -739,6 +740,7 @@ def point_in_time_features(
             "as_of": _utc_text(applications[as_of]).to_numpy(),
         }
     )
+    was_idle = conn.info.transaction_status == extensions.TRANSACTION_STATUS_IDLE
     try:
         with conn.cursor() as cur:
             # Copy the key types from the snapshot table, so comparisons need no casts.
@@ -759,6 +761,8 @@ def point_in_time_features(
         if conn.info.transaction_status != extensions.TRANSACTION_STATUS_INERROR:
             with conn.cursor() as cur:
                 cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(keys_table))
+            if was_idle and not conn.autocommit:
+                conn.commit()  # an open notebook must not keep silver.bureau locked
     found = found.drop(columns="row_id")
     found.index = applications.index
     return pd.concat([applications, found], axis=1)
