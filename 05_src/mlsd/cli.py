@@ -407,6 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
         "uv run mlsd doctor",
         cmd_doctor,
     )
+    from mlsd.grading._cli import add_grade_commands
+
+    add_grade_commands(commands, _add)
     return parser
 
 

@@ -1,0 +1,232 @@
+"""Grade many notebooks: the notebooks changed by a pull request, or a whole cohort's submissions."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from mlsd.config import repo_root
+from mlsd.grading._autograde import autograde
+from mlsd.grading._common import (
+    ASSIGNMENTS_FOLDER,
+    GradingError,
+    assignment_notebooks,
+    course_dir,
+    list_assignments,
+)
+from mlsd.grading._results import Result
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def _git(repo: Path, *args: str) -> bytes:
+    try:
+        done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, check=False)
+    except FileNotFoundError:
+        raise GradingError(
+            "git is not installed or not on PATH: install git to grade a pull request."
+        ) from None
+    if done.returncode != 0:
+        detail = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise GradingError(
+            f"`git {' '.join(args)}` failed in {repo}: {detail[-1] if detail else 'no message'}. "
+            "Check that both refs exist locally (in CI, fetch the base branch with enough history, "
+            "e.g. actions/checkout with fetch-depth: 0)."
+        )
+    return done.stdout
+
+
+def changed_files(
+    base: str, head: str = "HEAD", repo: str | os.PathLike | None = None
+) -> list[tuple[str, str]]:
+    """``(status, path)`` for each file changed between the merge base of ``base`` and ``head``."""
+    repo = Path(repo) if repo is not None else repo_root()
+    out = _git(repo, "diff", "--name-status", "--no-renames", "-z", f"{base}...{head}", "--")
+    parts = [p for p in out.decode("utf-8", "replace").split("\0") if p]
+    return [(parts[i], parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
+
+
+def grade_pr(
+    base: str,
+    *,
+    head: str = "HEAD",
+    repo: str | os.PathLike | None = None,
+    out_dir: str | os.PathLike,
+    learner: str | None = None,
+    course: str | os.PathLike | None = None,
+    **options: Any,
+) -> list[Result]:
+    """Grade every assignment notebook that a pull request changes.
+
+    The notebooks changed between ``base`` and ``head`` (``git diff base...head``) under
+    ``02_activities/assignments/<assignment>/`` are read from git (``git show head:path``, never
+    from the working tree) and graded with :func:`autograde`; the assignment is the folder name.
+    Any other changed file is ignored for grading and noted in every result's flags, since a
+    submission changes only its notebook. When ``GITHUB_STEP_SUMMARY`` is set, the summaries are
+    appended to that file.
+
+    Parameters
+    ----------
+    base, head : str
+        Git refs: the branch the pull request targets and the submission.
+    repo : path-like, optional
+        The repository (default: the course repository this package lives in).
+    out_dir : path-like
+        Results go to ``out_dir/<assignment>/<notebook>/``; ``out_dir/summary.md`` has them all.
+    learner : str, optional
+        The learner's id; default ``GITHUB_ACTOR`` or ``learner``.
+    course : path-like, optional
+        The nbgrader course (default :func:`~mlsd.grading.course_dir`).
+    **options
+        Passed to :func:`autograde` (``cell_timeout``, ``notebook_timeout``, ``database_url``).
+
+    Returns
+    -------
+    list of Result
+        One per graded notebook (empty when the pull request changes no assignment notebook).
+    """
+    repo = Path(repo) if repo is not None else repo_root()
+    course = Path(course) if course is not None else course_dir()
+    learner = learner or os.environ.get("GITHUB_ACTOR") or "learner"
+    out = Path(out_dir)
+    known = set(list_assignments(course))
+    submissions, others = [], []
+    for status, path in changed_files(base, head, repo):
+        parts = PurePosixPath(path).parts
+        prefix = ASSIGNMENTS_FOLDER.parts
+        is_notebook = (
+            len(parts) == len(prefix) + 2 and parts[: len(prefix)] == prefix and path.endswith(".ipynb")
+        )
+        if is_notebook and parts[len(prefix)] in known:
+            submissions.append((status, path, parts[len(prefix)]))
+        else:
+            others.append(path)
+    notes = [
+        f"the pull request also changes {p}: ignored for grading (a submission changes only its notebook)"
+        for p in others
+    ]
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="mlsd-pr-") as tmp:
+        for status, path, assignment in submissions:
+            name = PurePosixPath(path).name
+            local = Path(tmp) / assignment / name
+            local.parent.mkdir(parents=True, exist_ok=True)
+            if not status.startswith("D"):
+                local.write_bytes(_git(repo, "show", f"{head}:{path}"))
+            target = out / assignment / Path(name).stem
+            result = autograde(
+                assignment, local, learner, out_dir=target, course=course, extra_flags=notes, **options
+            )
+            results.append(result)
+
+    summary = _pr_summary(results, notes, base, head)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.md").write_bytes(summary.encode("utf-8"))
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        with open(step_summary, "a", encoding="utf-8") as handle:
+            handle.write(summary)
+    return results
+
+
+def _pr_summary(results: list[Result], notes: list[str], base: str, head: str) -> str:
+    lines = ["## Autograder", ""]
+    if not results:
+        lines.append(
+            f"This pull request ({base}...{head}) changes no assignment notebook under "
+            f"`{ASSIGNMENTS_FOLDER.as_posix()}/`, so there is nothing to grade."
+        )
+        if notes:
+            lines += [""] + [f"- {n}" for n in notes]
+        return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + "\n".join(r.summary_markdown() for r in results)
+
+
+# -- a cohort ----------------------------------------------------------------------------
+
+
+def _find_notebook(folder: Path, assignment: str, notebook: Path, single: bool) -> Path | None:
+    for candidate in (folder / notebook.name, folder / assignment / notebook.name):
+        if candidate.is_file():
+            return candidate
+    if single:
+        found = sorted(p for p in folder.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+        if len(found) == 1:
+            return found[0]
+    return None
+
+
+def grade_cohort(
+    submissions_dir: str | os.PathLike,
+    assignment: str,
+    *,
+    out_dir: str | os.PathLike,
+    progress: bool = True,
+    course: str | os.PathLike | None = None,
+    **options: Any,
+) -> pd.DataFrame:
+    """Grade one assignment for every learner folder in ``submissions_dir``.
+
+    Each learner has a folder, ``submissions/<learner>/<notebook>.ipynb`` or
+    ``submissions/<learner>/<assignment>/<notebook>.ipynb`` (both are accepted; for a one-notebook
+    assignment a single notebook under another name is graded and flagged). A learner without a
+    notebook is ``missing``.
+
+    Parameters
+    ----------
+    submissions_dir : path-like
+        One folder per learner (hidden folders are skipped).
+    assignment : str
+        The assignment to grade.
+    out_dir : path-like
+        Each learner's results go to ``out_dir/<learner>/`` (``out_dir/<learner>/<notebook>/`` for a
+        multi-notebook assignment); ``out_dir/gradebook.csv`` has one row per learner.
+    progress : bool
+        Show a progress bar on stderr.
+    course : path-like, optional
+        The nbgrader course (default :func:`~mlsd.grading.course_dir`).
+    **options
+        Passed to :func:`autograde`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``learner, status, score, max_score`` and one column of points per question (empty while a
+        grader has not read a manually graded answer); a ``notebook`` column when the assignment has
+        several notebooks.
+    """
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    course = Path(course) if course is not None else course_dir()
+    notebooks = assignment_notebooks(course, assignment)
+    root = Path(submissions_dir)
+    if not root.is_dir():
+        raise GradingError(f"{root} is not a folder: it should hold one folder per learner.")
+    learners = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    out = Path(out_dir)
+    rows = []
+    several = len(notebooks) > 1
+    for folder in tqdm(learners, desc=f"grading {assignment}", unit="learner", disable=not progress):
+        for notebook in notebooks:
+            found = _find_notebook(folder, assignment, notebook, single=not several)
+            target = out / folder.name / notebook.stem if several else out / folder.name
+            path = found if found is not None else folder / notebook.name
+            result = autograde(assignment, path, folder.name, out_dir=target, course=course, **options)
+            row = {"learner": folder.name}
+            if several:
+                row["notebook"] = notebook.name
+            row.update(status=result.status, score=result.score, max_score=result.max_score)
+            row.update({q.id: q.points for q in result.questions})
+            rows.append(row)
+    frame = pd.DataFrame.from_records(rows)
+    if frame.empty:
+        frame = pd.DataFrame(columns=["learner", "status", "score", "max_score"])
+    out.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out / "gradebook.csv", index=False, lineterminator="\n", float_format="%g")
+    return frame

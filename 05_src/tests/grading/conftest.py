@@ -1,0 +1,129 @@
+"""Shared fixtures for the grading tests: the fixture course, its learner copy, submissions.
+
+The fixture course (``fixture_course/``) has one assignment, ``demo``, with three autograded
+questions (``add``: two test cells of 1 and 2 points; ``count_rows`` against the database: 3
+points; ``default_rate`` on a support file: 2 points) and one answer read by a grader (2 points).
+Tests grade copies of the course in a temporary folder, never the files in the repository.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import nbformat
+import pytest
+
+FIXTURE_COURSE = Path(__file__).resolve().parent / "fixture_course"
+HIDDEN_MARKER = "HIDDEN-MARKER-7f3a"
+AUTOGRADED_POINTS = 8  # 1 + 2 + 3 + 2; the written answer (2 points) is read by a grader
+TOTAL_POINTS = 10
+
+# Correct answers, written as a learner would (no solution delimiters).
+ANSWERS = {
+    "add_answer": 'def add(a, b):\n    """Return the sum of a and b."""\n    return a + b\n',
+    "count_answer": (
+        "def count_rows(conn):\n"
+        "    with conn.cursor() as cur:\n"
+        '        cur.execute("SELECT count(*) FROM demo_loans")\n'
+        "        return cur.fetchone()[0]\n"
+    ),
+    "rate_answer": (
+        "import csv\n\n\n"
+        "def default_rate(path):\n"
+        "    with open(path, newline='') as handle:\n"
+        "        known = [r['defaulted'] for r in csv.DictReader(handle) if r['defaulted'].strip()]\n"
+        "    return sum(int(v) for v in known) / len(known) if known else 0.0\n"
+    ),
+    "explain_answer": "A fresh database means no leftover table can make a wrong answer pass.",
+}
+
+
+def cell_by_id(nb, grade_id: str):
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def digest(folder: Path) -> str:
+    """A hash of every file's path and bytes under ``folder``."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        h.update(path.relative_to(folder).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="session")
+def course(tmp_path_factory) -> Path:
+    """A copy of the fixture course that the tests grade against."""
+    target = tmp_path_factory.mktemp("course") / "nbgrader"
+    shutil.copytree(FIXTURE_COURSE, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def released(course, tmp_path_factory) -> Path:
+    """The learner copies made by ``release`` (folder holding ``demo/``)."""
+    from mlsd.grading import release
+
+    out = tmp_path_factory.mktemp("assignments")
+    release("demo", out=out, course=course)
+    return out
+
+
+@pytest.fixture(scope="session")
+def blank(released) -> Path:
+    """The learner copy as a learner receives it."""
+    return released / "demo" / "demo.ipynb"
+
+
+@pytest.fixture(scope="session")
+def make_submission(blank, tmp_path_factory) -> Callable[..., Path]:
+    """Build a submission from the learner copy: ``make_submission("name", answers={...}, edit=fn)``.
+
+    ``answers`` maps answer cell ids to their source (default: all correct); ``edit`` gets the
+    notebook to tamper with before it is written.
+    """
+    folder = tmp_path_factory.mktemp("submissions")
+
+    def make(name: str, answers: dict[str, str] | None = None, edit: Callable | None = None) -> Path:
+        nb = nbformat.read(blank, as_version=4)
+        for cid, source in {**ANSWERS, **(answers or {})}.items():
+            cell_by_id(nb, cid).source = source
+        if edit is not None:
+            edit(nb)
+        path = folder / name / "demo.ipynb"
+        path.parent.mkdir(parents=True)
+        nbformat.write(nb, path)
+        return path
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def grade(course, pg_url, tmp_path_factory) -> Callable[..., object]:
+    """``grade(path, **options)``: autograde against the fixture course and the test server."""
+    from mlsd.grading import autograde
+
+    outputs = tmp_path_factory.mktemp("results")
+    counter = iter(range(10**6))
+
+    def run(path, learner: str = "octocat", **options):
+        out = outputs / f"{next(counter):03d}_{learner}"
+        options.setdefault("database_url", pg_url)
+        return autograde("demo", path, learner, out_dir=out, course=course, **options)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def answers() -> dict[str, str]:
+    """The correct answers, by answer cell id."""
+    return dict(ANSWERS)
+
+
+@pytest.fixture(scope="session")
+def tree_digest() -> Callable[[Path], str]:
+    """``tree_digest(folder)``: a hash of every file's path and bytes under ``folder``."""
+    return digest
