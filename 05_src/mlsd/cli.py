@@ -275,6 +275,57 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+    """A command function imported when the command runs, so that `mlsd --help` stays fast."""
+
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        return getattr(importlib.import_module(module), name)(args)
+
+    run.__name__ = name
+    return run
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from mlsd import db
+    from mlsd.monitoring import monitor_month
+
+    conn = db.connect()
+    try:
+        report = monitor_month(
+            conn, args.month, reference=(args.reference_start, args.reference_end), model_name=args.model
+        )
+    finally:
+        conn.close()
+    drift = report.drift
+    print(f"Drift of {args.month} against {args.reference_start}..{args.reference_end}:")
+    print_table(
+        [
+            (
+                r.feature,
+                r.test,
+                f"{r.statistic:.3f}",
+                f"{r.p_value:.2g}",
+                f"{r.psi:.3f}",
+                "DRIFT" if r.drifted else "",
+            )
+            for r in drift.itertuples()
+        ],
+        ["feature", "test", "statistic", "p", "psi", "flag"],
+    )
+    if not report.performance.empty:
+        print("\nPerformance by month (labels known so far):")
+        perf = report.performance
+        print(perf.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if report.alerts.empty:
+        print("\nNo alerts.")
+    else:
+        print(f"\n{len(report.alerts)} alert(s):")
+        print(report.alerts.to_string(index=False))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full ``mlsd`` argument parser (tests walk it to check help text)."""
     parser = argparse.ArgumentParser(
@@ -407,6 +458,106 @@ def build_parser() -> argparse.ArgumentParser:
         "uv run mlsd doctor",
         cmd_doctor,
     )
+    train = _add(
+        commands,
+        "train",
+        "Train a baseline and a tuned model on the gold table, track both in MLflow and register "
+        "the better one as champion.",
+        "uv run mlsd train --method random --n-iter 8",
+        _lazy("mlsd.training", "cmd_train"),
+    )
+    train.add_argument(
+        "--experiment", default="lending-default", help="MLflow experiment (default: lending-default)"
+    )
+    train.add_argument(
+        "--train-end", default="2024-12", help="last training month, YYYY-MM (default: 2024-12)"
+    )
+    train.add_argument(
+        "--valid-end", default="2025-03", help="last validation month, YYYY-MM (default: 2025-03)"
+    )
+    train.add_argument(
+        "--method", choices=["random", "grid", "halving"], default="random", help="hyperparameter search"
+    )
+    train.add_argument(
+        "--n-iter",
+        type=_positive_int,
+        default=8,
+        help="candidates of the random or halving search (default: 8)",
+    )
+    train.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
+    train.add_argument(
+        "--register-as", default="lending-default", help="registered model name (default: lending-default)"
+    )
+    train.add_argument(
+        "--dask", action="store_true", help="search on Dask: DASK_SCHEDULER_ADDRESS, or a local cluster"
+    )
+
+    score = _add(
+        commands,
+        "score",
+        "Score the applications of one or more months with a registered model into "
+        "monitoring.prediction_log (re-running a batch replaces it).",
+        "uv run mlsd score 2025-04 2025-05",
+        _lazy("mlsd.serving", "cmd_score"),
+    )
+    score.add_argument("months", nargs="+", metavar="MONTH", help="months to score, YYYY-MM")
+    score.add_argument(
+        "--model", default="lending-default", help="registered model (default: lending-default)"
+    )
+    score.add_argument("--alias", default="champion", help="model alias (default: champion)")
+    score.add_argument("--batch-id", help="batch identifier for one month (default: MONTH:MODEL:vVERSION)")
+
+    monitor = _add(
+        commands,
+        "monitor",
+        "Drift of one month against a reference window, performance with the labels known so far, alerts.",
+        "uv run mlsd monitor --month 2025-06",
+        cmd_monitor,
+    )
+    monitor.add_argument("--month", required=True, help="month to check, YYYY-MM")
+    monitor.add_argument(
+        "--reference-start", default="2024-01", help="first reference month (default: 2024-01)"
+    )
+    monitor.add_argument("--reference-end", default="2024-12", help="last reference month (default: 2024-12)")
+    monitor.add_argument(
+        "--model",
+        default="lending-default",
+        help="registered model whose logged scores to watch (default: lending-default)",
+    )
+
+    serve = _add(
+        commands,
+        "serve",
+        "Serve a registered model over HTTP with MLflow's model server, until Ctrl-C.",
+        "uv run mlsd serve --port 5001",
+        _lazy("mlsd.serving", "cmd_serve"),
+    )
+    serve.add_argument(
+        "--model", default="lending-default", help="registered model (default: lending-default)"
+    )
+    serve.add_argument("--alias", default="champion", help="model alias (default: champion)")
+    serve.add_argument("--port", type=int, default=5001, help="port to listen on (default: 5001)")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, this computer)"
+    )
+
+    mlflow_group = _add(
+        commands, "mlflow", "MLflow tools on the course's tracking store.", "uv run mlsd mlflow ui"
+    )
+    mlflow_commands = mlflow_group.add_subparsers(dest="mlflow_command", metavar="ACTION")
+    ui = _add(
+        mlflow_commands,
+        "ui",
+        "Run the MLflow UI on the local store (or print the address of the tracking server in "
+        "MLFLOW_TRACKING_URI).",
+        "uv run mlsd mlflow ui --port 5000",
+        _lazy("mlsd.tracking", "cmd_mlflow_ui"),
+    )
+    ui.add_argument("--port", type=int, default=5000, help="port to listen on (default: 5000)")
+    ui.add_argument(
+        "--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, this computer)"
+    )
+
     from mlsd.grading._cli import add_grade_commands
 
     add_grade_commands(commands, _add)
