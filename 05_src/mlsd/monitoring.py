@@ -1126,7 +1126,10 @@ def monitor_month(
         )
     numeric, categorical = list(MONITORED_NUMERIC), list(MONITORED_CATEGORICAL)
     performance = pd.DataFrame()
-    if model_name is not None:
+    from mlsd.db import read_sql
+
+    has_log = read_sql(conn, "SELECT to_regclass(%s) IS NOT NULL", (PREDICTION_LOG,)).iloc[0, 0]
+    if model_name is not None and has_log:
         scores = read_predictions(conn, model_name=model_name)
         if not scores.empty:
             latest = scores.sort_values("predicted_at").drop_duplicates("application_id", keep="last")
@@ -1137,7 +1140,8 @@ def monitor_month(
                 numeric.append("score")
             performance = read_performance_over_time(conn, model_name=model_name)
     for frame in (ref, cur):
-        frame["term_months"] = frame["term_months"].astype("string")
+        # a term is a category; going through Int64 keeps "36" from becoming "36.0" when NULLs exist
+        frame["term_months"] = pd.to_numeric(frame["term_months"]).astype("Int64").astype("string")
     profile = ReferenceProfile.fit(ref, numeric=numeric, categorical=categorical)
     drift = profile.compare(cur, rule=rule)
     alerts = evaluate_alerts(drift, default_alert_rules())

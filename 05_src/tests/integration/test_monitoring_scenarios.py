@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from mlsd import db, pipelines
@@ -31,7 +32,7 @@ def gold(databases, tmp_path_factory):
     conn = db.connect(url)
     pipelines.load(conn, landing)
     frame = gold_features(conn)
-    yield conn, frame.assign(term_months=frame["term_months"].astype("string"))
+    yield conn, frame.assign(term_months=pd.to_numeric(frame["term_months"]).astype("Int64").astype("string"))
     conn.close()
     databases.drop(url)
 
@@ -85,3 +86,18 @@ def test_monitor_month_reports_drift_and_alerts(gold):
     assert "channel" in set(shifted.alerts.get("feature", []))
     with pytest.raises(ValueError, match="no rows for 2031-01"):
         monitor_month(conn, "2031-01", reference=REFERENCE)
+
+
+def test_mlsd_monitor_prints_the_drift_table(gold, monkeypatch, capsys):
+    from mlsd import cli
+
+    conn, _ = gold
+    params = conn.get_dsn_parameters()
+    monkeypatch.setenv(
+        "DATABASE_URL", f"postgresql://{params['user']}@{params['host']}:{params['port']}/{params['dbname']}"
+    )
+    assert cli.main(["monitor", "--month", "2025-06", "--reference-end", "2024-06"]) == 0
+    out = capsys.readouterr().out
+    channel = next(line for line in out.splitlines() if line.startswith("channel"))
+    assert channel.rstrip().endswith("DRIFT")
+    assert "alert" in out
