@@ -47,8 +47,11 @@ from sklearn.preprocessing import (
 )
 from sklearn.utils.validation import check_is_fitted
 
+from mlsd.data._schema import COLUMNS as _SCHEMA_COLUMNS  # constants only: cheap to import
+
 if TYPE_CHECKING:
     import psycopg2.extensions
+
 
 __all__ = [
     "BUREAU_FEATURES",
@@ -69,22 +72,16 @@ __all__ = [
     "scaler",
 ]
 
+
 TARGET = "serious_dlq"
 """The label column of the gold table (NULL while the outcome is not observed yet)."""
 
-BUREAU_FEATURES = (
-    "revolving_utilization",
-    "debt_ratio",
-    "monthly_income",
-    "open_credit_lines",
-    "real_estate_loans",
-    "dependents",
-    "late_30_59",
-    "late_60_89",
-    "late_90",
-    "age",
+BUREAU_FEATURES = tuple(
+    name
+    for name, _ in _SCHEMA_COLUMNS["bureau"]
+    if name not in ("snapshot_id", "customer_id", "pulled_at", "ingested_at")
 )
-"""Feature columns of a bureau snapshot (``silver.bureau``, see ``mlsd/data/CONTRACT.md``)."""
+"""Feature columns of a bureau snapshot (``silver.bureau``), from the data contract in ``mlsd.data``."""
 
 DATE_PARTS = ("month", "day_of_week", "hour", "is_weekend")
 """Parts that :class:`DateParts` can extract from a timestamp."""

@@ -62,6 +62,8 @@ import pandas as pd
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
+from mlsd.errors import MLSDError
+
 if TYPE_CHECKING:
     import psycopg2.extensions
     from matplotlib.figure import Figure
@@ -88,6 +90,7 @@ __all__ = [
     "psi",
     "read_performance_over_time",
     "read_predictions",
+    "MonitoringError",
     "MonthReport",
     "monitor_month",
 ]
@@ -915,9 +918,15 @@ def read_performance_over_time(
     id_col: str = "application_id",
     label_col: str = "serious_dlq",
     observed_col: str = "observed_at",
+    time_col: str = "applied_at",
+    applications_table: str = "silver.applications",
     **kwargs,
 ) -> pd.DataFrame:
     """:func:`performance_over_time` on the prediction log and a label table in PostgreSQL.
+
+    Periods are the months the applications were made (``time_col="applied_at"``, read
+    from ``applications_table``), so a batch that back-fills a year of scores still
+    shows a year of months; ``time_col="predicted_at"`` groups by scoring time instead.
 
     Parameters
     ----------
@@ -935,6 +944,17 @@ def read_performance_over_time(
     from mlsd.db import identifier, read_sql
 
     predictions = read_predictions(conn, model_name=model_name, model_version=model_version)
+    if time_col == "applied_at" and not predictions.empty:
+        # Group by when the application was made, not when it was scored: a back-filled
+        # batch scores many months at once.
+        applied = read_sql(
+            conn,
+            sql.SQL("SELECT {id}, applied_at FROM {table} WHERE {id} = ANY(%s)").format(
+                id=identifier(id_col), table=identifier(*applications_table.split(".", 1))
+            ),
+            (predictions[id_col].unique().tolist(),),
+        )
+        predictions = predictions.merge(applied, on=id_col, how="inner")
     query = sql.SQL("SELECT {}, {}, {} FROM {}").format(
         identifier(id_col),
         identifier(label_col),
@@ -953,6 +973,7 @@ def read_performance_over_time(
         id_col=id_col,
         label_col=label_col,
         observed_col=observed_col,
+        time_col=time_col,
         **kwargs,
     )
 
@@ -1078,6 +1099,10 @@ MONITORED_NUMERIC = (
 MONITORED_CATEGORICAL = ("channel", "purpose", "region", "term_months")
 
 
+class MonitoringError(MLSDError, ValueError):
+    """The data a monitoring report needs is not there (say which, and what to load)."""
+
+
 @dataclass
 class MonthReport:
     """Drift of one month against a reference window, performance so far, and fired alerts."""
@@ -1121,7 +1146,7 @@ def monitor_month(
     cur = gold_features(conn, month=month)
     if ref.empty or cur.empty:
         missing = "the reference window" if ref.empty else month
-        raise ValueError(
+        raise MonitoringError(
             f"gold.application_features has no rows for {missing}: load the data or pick other months."
         )
     numeric, categorical = list(MONITORED_NUMERIC), list(MONITORED_CATEGORICAL)

@@ -9,7 +9,7 @@
 
 A load runs in one transaction: it either finishes or leaves the previous tables as
 they were. Loading the same files again replaces their rows, never duplicates them.
-The same silver and gold transforms exist in Dask (:mod:`mlsd.pipelines.dask`) for
+The same silver and gold transforms exist in Dask (:mod:`mlsd.pipelines.dask_layers`) for
 data that outgrows memory; a test checks that both give the same tables.
 
 Example
@@ -134,7 +134,13 @@ def load(
     started = time.perf_counter()
     landing = Path(landing_dir)
     manifest_path = landing / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else None
+    try:
+        manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else None
+    except json.JSONDecodeError as err:
+        raise DataLoadError(
+            f"{manifest_path} is not valid JSON ({err}): regenerate the landing files with "
+            "`uv run mlsd data generate --overwrite`."
+        ) from None
     files = _landing_files(landing, manifest)
     missing = [str(p) for _, p, _ in files if not p.is_file()]
     if not files or missing:

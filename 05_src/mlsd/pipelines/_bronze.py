@@ -249,7 +249,13 @@ def load_parquet(cur, table: str, path: Path, rel: str, load_id: int, month: str
     import pyarrow.parquet as pq
 
     result = FileResult(table, rel)
-    parquet = pq.ParquetFile(path)
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as err:  # truncated or not Parquet at all
+        reason = f"not a readable Parquet file ({err})"
+        _write_rejects(cur, [(load_id, table, rel, None, reason, None)])
+        result.rejected, result.reasons = 1, [reason]
+        return result
     names = [name for name, _ in COLUMNS[table]]
     missing = [n for n in names if n not in parquet.schema_arrow.names]
     if missing:

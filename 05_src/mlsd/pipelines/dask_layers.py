@@ -10,7 +10,11 @@ Two Dask habits matter here:
 * de-duplication and the point-in-time join need every row of a key in one partition:
   ``shuffle`` moves them there (costly, so it is done once per table and key);
 * tables shuffled on the same key into the same number of partitions line up
-  partition by partition, so a join becomes a pandas ``merge_asof`` per partition.
+  partition by partition, so a join becomes a pandas ``merge_asof`` per partition;
+* partitions are sized from the data (about 24 MiB in memory each, see
+  :func:`default_npartitions`) and shuffles use Dask's task-based method: the
+  peer-to-peer method keeps buffers Dask cannot spill, and with 1 GiB workers on data
+  3x that size its workers were killed (``05_src/benchmarks/bench_out_of_core.py``).
 
 Example
 -------
@@ -32,6 +36,7 @@ from mlsd.data import CATEGORY_CANONICAL, CATEGORY_COLUMNS, PRIMARY_KEYS, SENTIN
 
 __all__ = [
     "dask_client",
+    "default_npartitions",
     "gold_frame",
     "read_landing",
     "read_postgres_by_month",
@@ -48,6 +53,30 @@ BUREAU_VALUES = [
     "snapshot_id", "pulled_at", "age", "revolving_utilization", "debt_ratio", "monthly_income",
     "open_credit_lines", "real_estate_loans", "dependents", "late_30_59", "late_60_89", "late_90",
 ]  # fmt: skip
+
+
+SHUFFLE_METHOD = "tasks"
+TARGET_PARTITION_BYTES = 24 * 2**20
+IN_MEMORY_PER_PARQUET_BYTE = 1.8  # pandas frames of these tables take ~1.8x Parquet's uncompressed size
+JOB_TABLES = ("applications", "bureau", "repayments", "outcomes")
+
+
+def default_npartitions(landing_dir: str | Path, tables: Sequence[str] = JOB_TABLES) -> int:
+    """Partitions for the shuffles: the largest table in pieces of about 24 MiB in memory.
+
+    Read from the Parquet footers (uncompressed sizes), so nothing is loaded. Tiny data
+    gives one partition; 6.5 million applications give about 50.
+    """
+    import pyarrow.parquet as pq
+
+    largest = 0
+    for table in tables:
+        size = 0
+        for path in (Path(landing_dir) / table).glob("month=*/*.parquet"):
+            meta = pq.ParquetFile(path).metadata
+            size += sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        largest = max(largest, size)
+    return max(1, round(largest * IN_MEMORY_PER_PARQUET_BYTE / TARGET_PARTITION_BYTES))
 
 
 @contextlib.contextmanager
@@ -120,11 +149,11 @@ def _clean(frame: pd.DataFrame, table: str) -> pd.DataFrame:
 
 def silver_frames(landing_dir: str | Path, *, npartitions: int | None = None) -> dict:
     """The silver tables as lazy Dask DataFrames (same rules as ``05_src/sql/silver``)."""
+    parts = npartitions or default_npartitions(landing_dir)
     frames = {}
     for table, key in PRIMARY_KEYS.items():
         raw = read_landing(landing_dir, table)
-        parts = npartitions or max(1, raw.npartitions // 4)
-        shuffled = raw.shuffle(on=list(key), npartitions=parts)
+        shuffled = raw.shuffle(on=list(key), npartitions=parts, shuffle_method=SHUFFLE_METHOD)
         frames[table] = shuffled.map_partitions(_keep_latest, list(key)).map_partitions(_clean, table)
     return frames
 
@@ -180,11 +209,15 @@ def gold_frame(silver: dict, *, as_of: str | pd.Timestamp | None = None, npartit
     parts = npartitions or apps.npartitions
     owners = apps[["application_id", "customer_id"]]
     repay = silver["repayments"][["application_id", "ingested_at", "days_late"]].merge(
-        owners, on="application_id"
+        owners, on="application_id", shuffle_method=SHUFFLE_METHOD
     )
-    apps_by_customer = apps.drop(columns=["ingested_at"]).shuffle(on="customer_id", npartitions=parts)
-    bureau_by_customer = bureau.shuffle(on="customer_id", npartitions=parts)
-    repay_by_customer = repay.shuffle(on="customer_id", npartitions=parts)
+
+    def by_customer(frame):
+        return frame.shuffle(on="customer_id", npartitions=parts, shuffle_method=SHUFFLE_METHOD)
+
+    apps_by_customer = by_customer(apps.drop(columns=["ingested_at"]))
+    bureau_by_customer = by_customer(bureau)
+    repay_by_customer = by_customer(repay)
     meta = _pit_partition(apps_by_customer._meta, bureau_by_customer._meta, repay_by_customer._meta)
     features = dd.map_partitions(
         _pit_partition,
@@ -201,7 +234,7 @@ def gold_frame(silver: dict, *, as_of: str | pd.Timestamp | None = None, npartit
         cutoff = pd.Timestamp(as_of)
         cutoff = cutoff.tz_localize("UTC") if cutoff.tzinfo is None else cutoff.tz_convert("UTC")
         labels = labels[labels["label_observed_at"] < cutoff]
-    gold = features.merge(labels, on="application_id", how="left")
+    gold = features.merge(labels, on="application_id", how="left", shuffle_method=SHUFFLE_METHOD)
     return gold[GOLD_COLUMNS]
 
 

@@ -140,3 +140,18 @@ def test_data_generate_rejects_bad_arguments(capsys):
         cli.main(["data", "generate", "--rows", "lots"])
     assert info.value.code == 2
     assert "'lots' is not a whole number" in capsys.readouterr().err
+
+
+def test_monitor_without_data_is_a_message(isolated_env, monkeypatch, capsys, fresh_db):
+    from mlsd import db as mlsd_db
+
+    conn = mlsd_db.connect(fresh_db)
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "CREATE SCHEMA gold; CREATE TABLE gold.application_features (application_id text, month text)"
+        )
+    conn.close()
+    monkeypatch.setenv("DATABASE_URL", fresh_db)
+    code, out, err = run(capsys, "monitor", "--month", "2025-06")
+    assert code == 1
+    assert err.startswith("error: gold.application_features has no rows") and "Traceback" not in err

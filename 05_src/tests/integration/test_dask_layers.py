@@ -117,3 +117,11 @@ def test_runs_on_a_local_cluster_and_reads_postgres_by_month(sql_gold):
 def test_missing_parquet_says_what_to_do(tmp_path):
     with pytest.raises(FileNotFoundError, match="mlsd data generate --format parquet"):
         dask_layers.read_landing(tmp_path, "applications")
+
+
+def test_partitions_are_sized_from_the_data(landing, monkeypatch):
+    assert dask_layers.default_npartitions(landing) == 1  # tiny data: one partition
+    monkeypatch.setattr(dask_layers, "TARGET_PARTITION_BYTES", 2**16)
+    many = dask_layers.default_npartitions(landing)
+    monkeypatch.setattr(dask_layers, "TARGET_PARTITION_BYTES", 2**17)
+    assert many > dask_layers.default_npartitions(landing) > 1

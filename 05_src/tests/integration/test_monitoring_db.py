@@ -131,8 +131,14 @@ def test_performance_over_time_with_delayed_labels(log_conn):
         cur.execute(
             "CREATE TABLE silver.outcomes (application_id text, observed_at timestamptz, serious_dlq int)"
         )
+    applications = pd.DataFrame(
+        {"application_id": ids, "applied_at": [f"2025-{1 + i // 10:02d}-10 09:00+00" for i in range(30)]}
+    )
+    with log_conn, log_conn.cursor() as cur:
+        cur.execute("CREATE TABLE silver.applications (application_id text, applied_at timestamptz)")
     with log_conn:
         db.copy_dataframe(log_conn, outcomes, "silver.outcomes")
+        db.copy_dataframe(log_conn, applications, "silver.applications")
 
     table = mon.read_performance_over_time(log_conn, label_table="silver.outcomes", as_of=as_of)
     assert table["window"].tolist() == ["2025-01", "2025-02", "2025-03"]
@@ -145,3 +151,28 @@ def test_performance_over_time_with_delayed_labels(log_conn):
         log_conn, as_of=as_of + pd.Timedelta(days=60), model_name="pd_model"
     )
     np.testing.assert_allclose(later["label_coverage"], [1.0, 1.0, 1.0])
+    by_scoring_time = mon.read_performance_over_time(log_conn, as_of=as_of, time_col="predicted_at")
+    assert by_scoring_time["window"].tolist() == ["2025-01", "2025-02", "2025-03"]
+
+
+def test_a_back_filled_batch_keeps_the_application_months(log_conn):
+    """All of a year scored today: performance is still reported per application month."""
+    ids = [f"A{i:010d}" for i in range(40)]
+    log = batch(40, month="2026-11").assign(application_id=ids)
+    mon.log_predictions(log_conn, log, "pd_model", "1", "backfill")
+    with log_conn, log_conn.cursor() as cur:
+        cur.execute("CREATE SCHEMA silver")
+        cur.execute(
+            "CREATE TABLE silver.outcomes (application_id text, observed_at timestamptz, serious_dlq int)"
+        )
+        cur.execute("CREATE TABLE silver.applications (application_id text, applied_at timestamptz)")
+    applications = pd.DataFrame(
+        {"application_id": ids, "applied_at": [f"2025-{1 + i // 10:02d}-10 09:00+00" for i in range(40)]}
+    )
+    with log_conn:
+        db.copy_dataframe(log_conn, applications, "silver.applications")
+    table = mon.read_performance_over_time(log_conn, model_name="pd_model")
+    assert table["window"].tolist() == ["2025-01", "2025-02", "2025-03", "2025-04"]
+    assert table["n"].tolist() == [10, 10, 10, 10]
+    scoring_time = mon.read_performance_over_time(log_conn, model_name="pd_model", time_col="predicted_at")
+    assert scoring_time["window"].tolist() == ["2026-11"]

@@ -326,3 +326,34 @@ def test_missing_landing_files_say_how_to_make_them(fresh_db, tmp_path):
     with pytest.raises(pipelines.DataLoadError, match="mlsd data generate"):
         pipelines.load(conn, tmp_path / "nothing_here")
     conn.close()
+
+
+def test_an_unreadable_parquet_file_is_rejected_not_a_traceback(databases, landing, tmp_path):
+    import shutil
+
+    copy = tmp_path / "landing"
+    shutil.copytree(landing, copy)
+    broken = copy / "bureau" / "month=2024-05" / "part-0.parquet"
+    broken.write_bytes(b"PAR1 this is not really parquet")
+    url = databases.create()
+    conn = db.connect(url)
+    try:
+        report = pipelines.load(conn, copy)
+        assert report.rejected["bureau"] == 1
+        assert any("bureau/month=2024-05" in r and "not a readable Parquet file" in r for r in report.reasons)
+        assert report.rows["applications"] > 0
+    finally:
+        conn.close()
+        databases.drop(url)
+
+
+def test_a_corrupt_manifest_says_how_to_regenerate(fresh_db, landing, tmp_path):
+    import shutil
+
+    copy = tmp_path / "landing"
+    shutil.copytree(landing, copy)
+    (copy / "manifest.json").write_text("{ not json")
+    conn = db.connect(fresh_db)
+    with pytest.raises(pipelines.DataLoadError, match="--overwrite"):
+        pipelines.load(conn, copy)
+    conn.close()
