@@ -34,7 +34,11 @@ def timed(func) -> float:
 
 
 def measure(repeat: int) -> dict[str, list[float]]:
-    results: dict[str, list[float]] = {"first start (initdb)": [], "restart": [], "reuse from another process": []}
+    results: dict[str, list[float]] = {
+        "first start (initdb)": [],
+        "restart": [],
+        "reuse from another process": [],
+    }
     peer: list[float] = []
     for _ in range(repeat):
         with tempfile.TemporaryDirectory() as folder:
