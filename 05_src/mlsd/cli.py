@@ -215,9 +215,19 @@ def cmd_course_run(args: argparse.Namespace) -> int:
 
     from mlsd.course import lab_notebooks, run_course
 
-    if not lab_notebooks():
-        print("No session notebooks in 01_materials/labs/ yet.")
+    notebooks = lab_notebooks()
+    if not notebooks:
+        print("No session notebooks in 01_materials/labs/ yet.", file=sys.stderr)
         return 1
+    sessions = sorted(int(p.name[:2]) for p in notebooks)
+    unknown = sorted(set(args.only or []) - set(sessions))
+    if unknown:
+        print(
+            f"No session {', '.join(map(str, unknown))}: --only takes session numbers "
+            f"{', '.join(map(str, sessions))}, e.g. `uv run mlsd course run --only 2`.",
+            file=sys.stderr,
+        )
+        return 2
     runs = run_course(scale=args.scale, only=args.only, out=Path(args.out) if args.out else None)
     print_table(
         [(r.path.name, f"{r.seconds:.1f}", f"{r.peak_memory_mb:.0f}", r.status) for r in runs],

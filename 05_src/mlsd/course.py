@@ -132,12 +132,16 @@ def run_course(
     out: Path | None = None,
     cell_timeout: int = 300,
     progress: bool = True,
+    notebooks: list[Path] | None = None,
 ) -> list:
     """Execute the session notebooks in order, each in a fresh kernel.
 
     Writes the executed notebooks and their HTML to ``out`` (default ``05_src/build/course``)
     and returns one :class:`mlsd.notebooks.NotebookRun` per notebook. The data for the
     scale is prepared once first, so every notebook starts from the same state.
+
+    ``only`` keeps the sessions with these numbers; ``notebooks`` replaces the session
+    notebooks (for tests and for trying a new notebook before it joins ``01_materials/labs``).
     """
     import os
 
@@ -153,7 +157,7 @@ def run_course(
         ensure_course_data(conn, scale=settings.scale, settings=settings)
     finally:
         conn.close()
-    notebooks = lab_notebooks()
+    notebooks = list(notebooks or lab_notebooks())
     if only:
         notebooks = [p for p in notebooks if int(p.name[:2]) in only]
     env = {"MLSD_SCALE": settings.scale}

@@ -18,6 +18,8 @@ from mlsd.config import repo_root
 __all__ = ["NotebookRun", "discover_notebooks", "run_notebook", "NOTEBOOK_FOLDERS"]
 
 NOTEBOOK_FOLDERS = ("01_materials", "03_instructional_team")
+# Assignment sources run under the autograder (see mlsd.grading), not as plain notebooks.
+SKIPPED_FOLDERS = ("nbgrader",)
 KERNEL_NAME = "python3"
 
 
@@ -49,11 +51,12 @@ class NotebookRun:
 
 
 def discover_notebooks(root: Path | None = None, folders: tuple[str, ...] = NOTEBOOK_FOLDERS) -> list[Path]:
-    """Every ``.ipynb`` under the given top-level folders, sorted, checkpoints skipped."""
+    """Every ``.ipynb`` under the given top-level folders, sorted; checkpoints and assignment sources skipped."""
     root = root or repo_root()
+    skipped = {".ipynb_checkpoints", *SKIPPED_FOLDERS}
     found = []
     for folder in folders:
-        found += [p for p in (root / folder).rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts]
+        found += [p for p in (root / folder).rglob("*.ipynb") if not skipped & set(p.relative_to(root).parts)]
     return sorted(found)
 
 
@@ -131,6 +134,8 @@ def run_notebook(
         kernel_name=KERNEL_NAME,
         resources={"metadata": {"path": str(Path(cwd) if cwd else path.parent)}},
         on_notebook_start=on_start,
+        # ipykernel 7 warns on every start that local TCP is unencrypted; errors still show.
+        extra_arguments=["--IPKernelApp.log_level=ERROR"],
     )
     # Idle OpenMP threads spin by default; on a busy 2-core machine that slows tree models 50-fold.
     kernel_env = {"OMP_WAIT_POLICY": "passive", **os.environ, **(env or {})}

@@ -155,3 +155,55 @@ def test_monitor_without_data_is_a_message(isolated_env, monkeypatch, capsys, fr
     code, out, err = run(capsys, "monitor", "--month", "2025-06")
     assert code == 1
     assert err.startswith("error: gold.application_features has no rows") and "Traceback" not in err
+
+
+def _notebook(path, *sources: str):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {path.stem}")]
+    nb.cells += [nbformat.v4.new_code_cell(source) for source in sources]
+    nbformat.write(nb, path)
+    return path
+
+
+def test_course_run_prints_the_table_and_names_the_failing_cell(isolated_env, monkeypatch, capsys, fresh_db):
+    import json
+
+    from mlsd import course
+
+    labs = isolated_env / "labs"
+    labs.mkdir()
+    ok = _notebook(
+        labs / "01_reads_gold.ipynb",
+        "from mlsd import course\nsession = course.setup()",
+        "rows = session.conn.cursor()\nrows.execute('SELECT count(*) FROM gold.application_features')\n"
+        "assert rows.fetchone()[0] == 3000",
+    )
+    broken = _notebook(labs / "02_broken.ipynb", "x = 1", "y = x / 0", "print('never reached')")
+    monkeypatch.setattr(course, "lab_notebooks", lambda root=None: [ok, broken])
+    monkeypatch.setenv("DATABASE_URL", fresh_db)
+    out_dir = isolated_env / "out"
+
+    code, out, err = run(capsys, "course", "run", "--scale", "tiny", "--out", str(out_dir))
+    assert code == 1
+    table = [line.split() for line in out.splitlines() if line.startswith(("01_", "02_"))]
+    assert [(row[0], row[-1]) for row in table[-2:]] == [
+        ("01_reads_gold.ipynb", "passed"),
+        ("02_broken.ipynb", "failed"),
+    ]
+    assert "1/2 notebooks passed" in out
+    assert "02_broken.ipynb, cell 3: ZeroDivisionError" in err
+    assert (out_dir / "01_reads_gold.html").is_file() and (out_dir / "02_broken.ipynb").is_file()
+    summary = json.loads((out_dir / "summary.json").read_text())
+    assert [(s["notebook"], s["status"], s["cell"]) for s in summary] == [
+        ("01_reads_gold.ipynb", "passed", None),
+        ("02_broken.ipynb", "failed", 3),
+    ]
+
+    code, out, _ = run(capsys, "course", "run", "--scale", "tiny", "--only", "1", "--out", str(out_dir))
+    assert code == 0 and "1/1 notebooks passed" in out
+
+    code, _, err = run(capsys, "course", "run", "--only", "7")
+    assert code == 2 and "No session 7" in err and "--only 2" in err

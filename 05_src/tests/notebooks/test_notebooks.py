@@ -94,4 +94,7 @@ def test_discovery_finds_notebooks_in_the_course_folders(tmp_path):
     make_notebook(tmp_path / "01_materials" / "labs" / "a.ipynb")
     make_notebook(tmp_path / "03_instructional_team" / ".ipynb_checkpoints" / "a-checkpoint.ipynb")
     make_notebook(tmp_path / "02_activities" / "learner.ipynb")
+    source = tmp_path / "03_instructional_team" / "nbgrader" / "source" / "assignment_1"
+    source.mkdir(parents=True)
+    make_notebook(source / "assignment_1.ipynb")  # graded by the assignment tests instead
     assert [p.name for p in discover_notebooks(tmp_path)] == ["a.ipynb"]
