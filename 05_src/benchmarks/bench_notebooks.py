@@ -73,9 +73,13 @@ def bench_scale(scale: str, database_url: str | None, repeat: int) -> tuple[list
         db.ensure_schemas(conn)
         course.ensure_course_data(conn, scale=scale)
         conn.close()
-        print(f"\n[{scale}] course data ready in {time.perf_counter() - start:.0f} s ({db.describe_url(url)})")
+        print(
+            f"\n[{scale}] course data ready in {time.perf_counter() - start:.0f} s ({db.describe_url(url)})"
+        )
 
-        env = {k: os.environ[k] for k in ("MLSD_SCALE", "MLSD_DATA_DIR", "MLSD_LOG_DIR", "MLFLOW_TRACKING_URI")}
+        env = {
+            k: os.environ[k] for k in ("MLSD_SCALE", "MLSD_DATA_DIR", "MLSD_LOG_DIR", "MLFLOW_TRACKING_URI")
+        }
         env["DATABASE_URL"] = url
         peer = peer_notebook(work)
         peer_runs = [run_notebook(peer, env=env) for _ in range(repeat)]
@@ -98,7 +102,9 @@ def bench_scale(scale: str, database_url: str | None, repeat: int) -> tuple[list
         total_verdict = "PASS" if total <= TOTAL_BUDGET_S else "OVER"
         if scale == "small":
             ok &= total <= TOTAL_BUDGET_S
-        rows.append((scale, "all six", total, max(r[3] for r in rows), f"{total / peer_s:.1f}x", total_verdict))
+        rows.append(
+            (scale, "all six", total, max(r[3] for r in rows), f"{total / peer_s:.1f}x", total_verdict)
+        )
         return rows, ok
     finally:
         os.environ.clear()
