@@ -430,6 +430,7 @@ def slice_metrics(
     *,
     threshold: float = 0.5,
     min_size: int = 100,
+    min_positives: int = 5,
     metric: str = "roc_auc",
 ) -> pd.DataFrame:
     """Metrics per slice, worst first, to find the group the model serves worst.
@@ -448,6 +449,9 @@ def slice_metrics(
     min_size : int
         Slices with fewer rows, or without both classes, are marked ``small``
         and not ranked: their metrics are too noisy to call one "worst".
+    min_positives : int
+        Slices with fewer positives are ``small`` too: at a 7% default rate a slice
+        of 100 rows may hold two defaults, and an AUC over two cases means little.
     metric : {"roc_auc", "pr_auc", "recall", "precision"}
         What "worst" means. ROC-AUC is the default because PR-AUC moves with a
         slice's positive rate and so is not comparable across slices.
@@ -472,7 +476,7 @@ def slice_metrics(
         if not mask.any():
             continue
         m = classification_metrics(y[mask], s[mask], threshold)
-        small = bool(m["n"] < min_size or not _both_classes(y[mask]))
+        small = bool(m["n"] < min_size or m["positives"] < min_positives or not _both_classes(y[mask]))
         rows.append(
             {
                 "slice": name,

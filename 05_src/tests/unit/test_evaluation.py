@@ -250,6 +250,20 @@ def test_slice_metrics_flags_the_worst_slice_and_marks_small_ones():
     assert row["gap"] == pytest.approx(row["roc_auc"] - overall)
 
 
+def test_slice_metrics_does_not_rank_a_large_slice_with_few_positives():
+    rng = np.random.default_rng(3)
+    y = np.r_[np.zeros(400, dtype=int), np.ones(60, dtype=int), np.zeros(300, dtype=int), [1, 1]]
+    region = ["big"] * 460 + ["rare"] * 302
+    score = np.r_[rng.uniform(0, 0.6, 400), rng.uniform(0.4, 1, 60), rng.uniform(size=302)]
+    df = pd.DataFrame({"region": region, "y": y, "score": score})
+    table = ev.slice_metrics(df, "y", "score", by="region", min_size=100).set_index("slice")
+    rare = table.loc["region=rare"]  # 302 rows, 2 positives
+    assert rare["small"] and not rare["worst"]
+    assert table.loc["region=big", "worst"]
+    loose = ev.slice_metrics(df, "y", "score", by="region", min_size=100, min_positives=1).set_index("slice")
+    assert not loose.loc["region=rare", "small"] and loose.loc["region=rare", "worst"]
+
+
 def test_slice_metrics_with_masks_and_age_bands():
     df = sliced_frame()
     masks = {"east": df["region"] == "east", "not east": df["region"] != "east"}
