@@ -546,7 +546,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", default="lending-default", help="registered model (default: lending-default)"
     )
     serve.add_argument("--alias", default="champion", help="model alias (default: champion)")
-    serve.add_argument("--port", type=int, default=5001, help="port to listen on (default: 5001)")
+    serve.add_argument(
+        "--port", type=int, default=5001, help="port to listen on (default: 5001; 0: any free port)"
+    )
     serve.add_argument(
         "--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, this computer)"
     )

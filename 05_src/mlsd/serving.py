@@ -445,7 +445,8 @@ def serve(
     model_name, alias : str
         What to serve.
     port, host : int, str
-        Where to listen; ``127.0.0.1`` keeps it on this computer.
+        Where to listen; ``127.0.0.1`` keeps it on this computer. Port 0 picks a free port
+        (read it from ``.url``).
     settings : Settings, optional
         Tracking store and log folder.
     workers : int
@@ -471,12 +472,13 @@ def serve(
         When the model or alias does not exist.
     """
     from mlsd import tracking
-    from mlsd._embedded import port_in_use
+    from mlsd._embedded import free_port, port_in_use
     from mlsd.config import get_settings
 
     settings = settings or get_settings()
     uri = tracking.tracking_uri(settings)
     version = str(tracking.get_model_version(model_name, alias, uri=uri).version)
+    port = port or free_port(host)
     if port_in_use(port, host):
         raise ServingError(
             f"Port {port} on {host} is in use (another model server?): stop it, or pass another port (--port)."
