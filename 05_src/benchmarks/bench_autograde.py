@@ -9,7 +9,8 @@ server (or ``--database-url``) at ``--scale`` (``small`` by default, as on pull 
 2. **peer**: the same notebook executed as a plain notebook in a fresh kernel (``mlsd.notebooks``),
    measured in the same run; the ratio is what grading adds to running the learner's code;
 3. **cohort**: ``mlsd.grading.grade_cohort`` over ``--learners`` submissions (20 by default: the reference,
-   the blank learner copy and a notebook with one answer missing, in turn), total and per learner.
+   the blank learner copy and a notebook with one answer missing, in turn), ``--jobs`` at a time, total and
+   per learner.
 
 Budget (issue "graded assignments"): one submission <= 60 s at ``small`` on 2 cores.
 
@@ -55,7 +56,9 @@ def make_cohort(folder: Path, reference: Path, blank: Path, learners: int) -> No
             nbformat.write(partial, target)
 
 
-def bench_assignment(assignment: str, url: str, env: dict[str, str], learners: int, work: Path) -> dict:
+def bench_assignment(
+    assignment: str, url: str, env: dict[str, str], learners: int, work: Path, jobs: int = 1
+) -> dict:
     from mlsd.grading import assignments_dir, autograde, course_dir, grade_cohort
     from mlsd.notebooks import run_notebook
 
@@ -128,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--assignment", choices=known, action="append", help="default: every assignment")
     parser.add_argument("--scale", choices=("tiny", "small"), default="small")
     parser.add_argument("--learners", type=int, default=20, help="cohort size (0: skip the cohort)")
+    parser.add_argument("--jobs", type=int, default=1, help="submissions graded at once in the cohort")
     parser.add_argument("--database-url", help="a PostgreSQL server for the scratch databases")
     args = parser.parse_args(argv)
 
@@ -144,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
             server = EmbeddedPostgres(work / "pgdata", free_port())
             url = server.start(database="bench")
         env = {"MLSD_SCALE": args.scale}
-        rows = [bench_assignment(a, url, env, args.learners, work) for a in (args.assignment or known)]
+        rows = [
+            bench_assignment(a, url, env, args.learners, work, args.jobs) for a in (args.assignment or known)
+        ]
     finally:
         if server is not None:
             server.wipe()
@@ -167,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         if r["learners"]:
             print(
-                f"{r['assignment']}: cohort of {r['learners']} graded in {r['cohort_s']:.0f} s "
+                f"{r['assignment']}: cohort of {r['learners']} graded in {r['cohort_s']:.0f} s with {args.jobs} job(s) "
                 f"({r['cohort_s'] / r['learners']:.1f} s per learner; {r['cohort_statuses']})"
             )
     print(f"\nbudget: one submission <= {BUDGET_S:.0f} s at {args.scale}: {'PASS' if ok else 'FAIL'}")

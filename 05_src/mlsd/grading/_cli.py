@@ -96,6 +96,7 @@ def cmd_grade_cohort(args: argparse.Namespace) -> int:
         out_dir=out,
         progress=not args.quiet,
         course=_course(args),
+        jobs=args.jobs,
         **_options(args),
     )
     counts = frame["status"].value_counts().to_dict() if len(frame) else {}
@@ -194,6 +195,12 @@ def add_grade_commands(commands: argparse._SubParsersAction, add: Callable) -> a
     cohort.add_argument("--assignment", required=True, help="the assignment to grade")
     cohort.add_argument("--out", help="results folder (default: 05_src/build/grading/ASSIGNMENT)")
     cohort.add_argument("--quiet", action="store_true", help="no progress bar")
+    cohort.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="submissions graded at the same time (default 1; about one per core)",
+    )
     run_options(cohort)
 
     final = add(

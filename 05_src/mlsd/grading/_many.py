@@ -161,6 +161,17 @@ def _find_notebook(folder: Path, assignment: str, notebook: Path, single: bool) 
     return None
 
 
+def _server_once() -> str | None:
+    """The course database's server URL, starting the embedded server if needed; None if it fails."""
+    from mlsd import db
+    from mlsd.errors import MLSDError
+
+    try:
+        return db.database_url()
+    except MLSDError:
+        return None  # each submission then reports the problem in its results
+
+
 def grade_cohort(
     submissions_dir: str | os.PathLike,
     assignment: str,
@@ -168,6 +179,7 @@ def grade_cohort(
     out_dir: str | os.PathLike,
     progress: bool = True,
     course: str | os.PathLike | None = None,
+    jobs: int = 1,
     **options: Any,
 ) -> pd.DataFrame:
     """Grade one assignment for every learner folder in ``submissions_dir``.
@@ -190,6 +202,9 @@ def grade_cohort(
         Show a progress bar on stderr.
     course : path-like, optional
         The nbgrader course (default :func:`~mlsd.grading.course_dir`).
+    jobs : int
+        Submissions graded at the same time, each in its own process, temporary course and
+        database. One per core is a good choice; results do not depend on it.
     **options
         Passed to :func:`autograde`.
 
@@ -200,9 +215,13 @@ def grade_cohort(
         grader has not read a manually graded answer); a ``notebook`` column when the assignment has
         several notebooks.
     """
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
     import pandas as pd
     from tqdm.auto import tqdm
 
+    if int(jobs) < 1:
+        raise GradingError(f"jobs must be 1 or more, got {jobs}.")
     course = Path(course) if course is not None else course_dir()
     notebooks = assignment_notebooks(course, assignment)
     root = Path(submissions_dir)
@@ -210,20 +229,31 @@ def grade_cohort(
         raise GradingError(f"{root} is not a folder: it should hold one folder per learner.")
     learners = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     out = Path(out_dir)
-    rows = []
     several = len(notebooks) > 1
-    for folder in tqdm(learners, desc=f"grading {assignment}", unit="learner", disable=not progress):
-        for notebook in notebooks:
-            found = _find_notebook(folder, assignment, notebook, single=not several)
-            target = out / folder.name / notebook.stem if several else out / folder.name
-            path = found if found is not None else folder / notebook.name
-            result = autograde(assignment, path, folder.name, out_dir=target, course=course, **options)
-            row = {"learner": folder.name}
-            if several:
-                row["notebook"] = notebook.name
-            row.update(status=result.status, score=result.score, max_score=result.max_score)
-            row.update({q.id: q.points for q in result.questions})
-            rows.append(row)
+
+    def grade_one(folder: Path, notebook: Path) -> dict:
+        found = _find_notebook(folder, assignment, notebook, single=not several)
+        target = out / folder.name / notebook.stem if several else out / folder.name
+        path = found if found is not None else folder / notebook.name
+        result = autograde(assignment, path, folder.name, out_dir=target, course=course, **options)
+        row = {"learner": folder.name}
+        if several:
+            row["notebook"] = notebook.name
+        row.update(status=result.status, score=result.score, max_score=result.max_score)
+        row.update({q.id: q.points for q in result.questions})
+        return row
+
+    tasks = [(folder, notebook) for folder in learners for notebook in notebooks]
+    bar = tqdm(total=len(tasks), desc=f"grading {assignment}", unit="notebook", disable=not progress)
+    # Threads only wait: each grading runs in a child process (see autograde).
+    if jobs > 1 and options.get("database_url") is None:
+        options["database_url"] = _server_once()  # start the embedded server before the threads need it
+    with ThreadPoolExecutor(max_workers=int(jobs)) as pool:
+        futures = [pool.submit(grade_one, *task) for task in tasks]
+        for _ in as_completed(futures):
+            bar.update()
+    bar.close()
+    rows = [future.result() for future in futures]  # learner order, whatever finished first
     frame = pd.DataFrame.from_records(rows)
     if frame.empty:
         frame = pd.DataFrame(columns=["learner", "status", "score", "max_score"])

@@ -9,7 +9,7 @@ import subprocess
 import pandas as pd
 import pytest
 
-from mlsd.grading import changed_files, grade_cohort, grade_pr
+from mlsd.grading import GradingError, changed_files, grade_cohort, grade_pr
 
 pytestmark = [pytest.mark.grading, pytest.mark.integration, pytest.mark.slow]
 
@@ -125,3 +125,22 @@ def test_grade_cohort_solved_blank_and_missing(tmp_path, blank, make_submission,
     assert list(saved["learner"]) == ["alice", "bob", "carol"] and saved.loc[0, "test_count"] == 3
     assert pd.isna(saved.loc[0, "explain_answer"])  # waits for a grader
     assert (tmp_path / "out" / "carol" / "results.json").is_file()
+
+
+def test_grade_cohort_in_parallel_gives_the_same_gradebook(tmp_path, blank, make_submission, course, pg_url):
+    submissions = tmp_path / "submissions"
+    for learner, source in {"ann": make_submission("parallel"), "ben": blank, "cat": blank}.items():
+        (submissions / learner).mkdir(parents=True)
+        shutil.copy(source, submissions / learner / "demo.ipynb")
+    (submissions / "dan").mkdir()  # nothing submitted
+    options = {"progress": False, "course": course, "database_url": pg_url}
+    one = grade_cohort(submissions, "demo", out_dir=tmp_path / "one", jobs=1, **options)
+    two = grade_cohort(submissions, "demo", out_dir=tmp_path / "two", jobs=2, **options)
+    pd.testing.assert_frame_equal(one, two)
+    assert list(two["learner"]) == ["ann", "ben", "cat", "dan"] and list(two["score"]) == [8, 0, 0, 0]
+    for learner in ("ann", "ben", "dan"):
+        assert (tmp_path / "one" / learner / "results.json").read_bytes() == (
+            tmp_path / "two" / learner / "results.json"
+        ).read_bytes()
+    with pytest.raises(GradingError, match="jobs must be 1 or more"):
+        grade_cohort(submissions, "demo", out_dir=tmp_path / "three", jobs=0, **options)
