@@ -117,6 +117,7 @@ def bench_assignment(
             progress=True,
             database_url=url,
             env=env,
+            jobs=jobs,
         )
         row["cohort_s"] = time.perf_counter() - start
         row["cohort_statuses"] = {k: int(v) for k, v in book["status"].value_counts().items()}
