@@ -78,22 +78,16 @@ def bench_assignment(
     # The peer: the same notebook, run plainly in a copy of its folder (it may write files there).
     plain_dir = work / assignment / "plain"
     shutil.copytree(source, plain_dir)
-    from mlsd import db
+    from mlsd.grading._workspace import scratch_database
 
-    conn = db.connect(url)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS plain_{assignment}")
-        cur.execute(f"CREATE DATABASE plain_{assignment}")
-    conn.close()
-    plain_url = url.rsplit("/", 1)[0] + f"/plain_{assignment}"
-    plain_env = {
-        **env,
-        "DATABASE_URL": plain_url,
-        "MLSD_DATA_DIR": str(plain_dir / "data"),
-        "MLFLOW_TRACKING_URI": f"sqlite:///{(plain_dir / 'mlflow.db').as_posix()}",
-    }
-    plain = run_notebook(plain_dir / reference.name, env=plain_env, cell_timeout=120)
+    with scratch_database(url) as plain_url:  # the same kind of empty database the grader gives
+        plain_env = {
+            **env,
+            "DATABASE_URL": plain_url,
+            "MLSD_DATA_DIR": str(plain_dir / "data"),
+            "MLFLOW_TRACKING_URI": f"sqlite:///{(plain_dir / 'mlflow.db').as_posix()}",
+        }
+        plain = run_notebook(plain_dir / reference.name, env=plain_env, cell_timeout=120)
 
     row = {
         "assignment": assignment,

@@ -127,3 +127,50 @@ def answers() -> dict[str, str]:
 def tree_digest() -> Callable[[Path], str]:
     """``tree_digest(folder)``: a hash of every file's path and bytes under ``folder``."""
     return digest
+
+
+# -- the course's own assignments (03_instructional_team/nbgrader) ------------------------------
+
+
+@pytest.fixture(scope="session")
+def grade_assignment(pg_url, tmp_path_factory) -> Callable[..., object]:
+    """``grade_assignment(assignment, path, learner)``: autograde against the real course at ``tiny``."""
+    from mlsd.grading import autograde
+
+    outputs = tmp_path_factory.mktemp("assignment_results")
+
+    def run(assignment: str, path: Path, learner: str):
+        return autograde(
+            assignment,
+            path,
+            learner,
+            out_dir=outputs / assignment / learner,
+            database_url=pg_url,
+            env={"MLSD_SCALE": "tiny"},
+        )
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def fill_learner_copy(tmp_path_factory) -> Callable[..., Path]:
+    """``fill_learner_copy(assignment, name, answers)``: the committed learner copy, answers filled in.
+
+    ``answers`` maps answer cell ids to their source, written as a learner would.
+    """
+    from mlsd.grading import assignments_dir
+
+    folder = tmp_path_factory.mktemp("assignment_submissions")
+
+    def make(assignment: str, name: str, answers: dict[str, str]) -> Path:
+        notebook = f"{assignment}.ipynb"
+        nb = nbformat.read(assignments_dir() / assignment / notebook, as_version=4)
+        cells = {c.get("id"): c for c in nb.cells}
+        for cell_id, source in answers.items():
+            cells[cell_id].source = source.strip("\n") + "\n"
+        path = folder / assignment / name / notebook
+        path.parent.mkdir(parents=True)
+        nbformat.write(nb, path)
+        return path
+
+    return make

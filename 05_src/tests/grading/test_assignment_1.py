@@ -11,10 +11,9 @@ Each autograde at ``tiny`` takes about 12 s (a Python start-up, nbgrader, a kern
 
 from __future__ import annotations
 
-import nbformat
 import pytest
 
-from mlsd.grading import assignments_dir, autograde, course_dir
+from mlsd.grading import assignments_dir, course_dir
 
 pytestmark = [pytest.mark.grading, pytest.mark.integration, pytest.mark.slow]
 
@@ -311,10 +310,6 @@ def monthly_default_rate(landing_dir):
 }
 
 
-def _cell(nb, cell_id: str):
-    return next(c for c in nb.cells if c.get("id") == cell_id)
-
-
 def _points(result) -> dict:
     return {q.id: q.points for q in result.questions}
 
@@ -324,39 +319,15 @@ def _statuses(result) -> dict:
 
 
 @pytest.fixture(scope="module")
-def grade(pg_url, tmp_path_factory):
+def grade(grade_assignment):
     """``grade(path, learner)``: autograde against the real course at the ``tiny`` scale."""
-    outputs = tmp_path_factory.mktemp("assignment_1_results")
-
-    def run(path, learner):
-        return autograde(
-            ASSIGNMENT,
-            path,
-            learner,
-            out_dir=outputs / learner,
-            database_url=pg_url,
-            env={"MLSD_SCALE": "tiny"},
-        )
-
-    return run
+    return lambda path, learner: grade_assignment(ASSIGNMENT, path, learner)
 
 
 @pytest.fixture(scope="module")
-def make_submission(tmp_path_factory):
-    """Fill the committed learner copy with the correct answers, some replaced by ``wrong``."""
-    folder = tmp_path_factory.mktemp("assignment_1_submissions")
-    blank = assignments_dir() / ASSIGNMENT / NOTEBOOK
-
-    def make(name: str, wrong: dict[str, str] | None = None):
-        nb = nbformat.read(blank, as_version=4)
-        for cell_id, source in {**ANSWERS, **(wrong or {})}.items():
-            _cell(nb, cell_id).source = source.strip("\n") + "\n"
-        path = folder / name / NOTEBOOK
-        path.parent.mkdir(parents=True)
-        nbformat.write(nb, path)
-        return path
-
-    return make
+def make_submission(fill_learner_copy):
+    """``make_submission(name, wrong={answer cell id: source})``: the learner copy with answers filled in."""
+    return lambda name, wrong=None: fill_learner_copy(ASSIGNMENT, name, {**ANSWERS, **(wrong or {})})
 
 
 def test_reference_solution_scores_every_autograded_point(grade):

@@ -20,7 +20,7 @@ import warnings
 import nbformat
 import pytest
 
-from mlsd.grading import assignments_dir, autograde, course_dir
+from mlsd.grading import assignments_dir, course_dir
 
 pytestmark = [pytest.mark.grading, pytest.mark.integration, pytest.mark.slow]
 
@@ -292,38 +292,15 @@ def learner_copy():
 
 
 @pytest.fixture(scope="module")
-def make_submission(learner_copy, tmp_path_factory):
+def make_submission(fill_learner_copy):
     """``make_submission(name, wrong={answer cell id: source})``: the learner copy with answers filled in."""
-    folder = tmp_path_factory.mktemp("a2_submissions")
-
-    def make(name, wrong=None):
-        nb = nbformat.read(learner_copy, as_version=4)
-        for cell_id, source in {**ANSWERS, **(wrong or {})}.items():
-            cell_by_id(nb, cell_id).source = source.strip("\n") + "\n"
-        path = folder / name / NOTEBOOK
-        path.parent.mkdir(parents=True)
-        nbformat.write(nb, path)
-        return path
-
-    return make
+    return lambda name, wrong=None: fill_learner_copy(ASSIGNMENT, name, {**ANSWERS, **(wrong or {})})
 
 
 @pytest.fixture(scope="module")
-def grade(pg_url, tmp_path_factory):
-    """Autograde against the real course (``03_instructional_team/nbgrader``) at the ``tiny`` scale."""
-    outputs = tmp_path_factory.mktemp("a2_results")
-
-    def run(path, learner):
-        return autograde(
-            ASSIGNMENT,
-            path,
-            learner,
-            out_dir=outputs / learner,
-            database_url=pg_url,
-            env={"MLSD_SCALE": "tiny"},
-        )
-
-    return run
+def grade(grade_assignment):
+    """``grade(path, learner)``: autograde against the real course at the ``tiny`` scale."""
+    return lambda path, learner: grade_assignment(ASSIGNMENT, path, learner)
 
 
 # -- the reference and the blank copy ----------------------------------------------------------
