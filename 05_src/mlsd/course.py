@@ -12,11 +12,15 @@ as a facilitator does before class.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlsd.config import Settings, get_settings, repo_root
+
+if TYPE_CHECKING:
+    from mlsd.notebooks import NotebookRun
 
 __all__ = ["CourseSession", "SEED", "ensure_course_data", "lab_notebooks", "run_course", "setup"]
 
@@ -131,9 +135,9 @@ def run_course(
     only: list[int] | None = None,
     out: Path | None = None,
     cell_timeout: int = 300,
-    progress: bool = True,
+    progress: Callable[[int, int, Path, NotebookRun | None], None] | None = None,
     notebooks: list[Path] | None = None,
-) -> list:
+) -> list[NotebookRun]:
     """Execute the session notebooks in order, each in a fresh kernel.
 
     Writes the executed notebooks and their HTML to ``out`` (default ``05_src/build/course``)
@@ -142,6 +146,9 @@ def run_course(
 
     ``only`` keeps the sessions with these numbers; ``notebooks`` replaces the session
     notebooks (for tests and for trying a new notebook before it joins ``01_materials/labs``).
+    ``progress(index, total, path, run)`` is called before each notebook (``run`` is ``None``)
+    and after it (``run`` is its :class:`~mlsd.notebooks.NotebookRun`); ``mlsd course run``
+    prints from it.
     """
     import os
 
@@ -166,7 +173,7 @@ def run_course(
     runs = []
     for index, path in enumerate(notebooks, start=1):
         if progress:
-            print(f"[{index}/{len(notebooks)}] {path.name} ...", flush=True)
+            progress(index, len(notebooks), path, None)
         executed = out / path.name
         run = run_notebook(
             path, cell_timeout=cell_timeout, env={**env, **_passthrough(os.environ)}, output_path=executed
@@ -174,7 +181,7 @@ def run_course(
         _write_html(executed)
         runs.append(run)
         if progress:
-            print(f"      {run.status} in {run.seconds:.1f} s, peak {run.peak_memory_mb:.0f} MB", flush=True)
+            progress(index, len(notebooks), path, run)
     (out / "summary.json").write_text(
         json.dumps(
             [

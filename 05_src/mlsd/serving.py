@@ -44,8 +44,6 @@ import pandas as pd
 from mlsd.errors import MLSDError
 
 if TYPE_CHECKING:
-    import argparse
-
     import psycopg2.extensions
 
     from mlsd.config import Settings
@@ -57,8 +55,6 @@ __all__ = [
     "ModelServer",
     "ServingClient",
     "ServingError",
-    "cmd_score",
-    "cmd_serve",
     "score_month",
     "serve",
 ]
@@ -472,8 +468,8 @@ def serve(
         When the model or alias does not exist.
     """
     from mlsd import tracking
-    from mlsd._embedded import free_port, port_in_use
     from mlsd.config import get_settings
+    from mlsd.db import free_port, port_in_use
 
     settings = settings or get_settings()
     uri = tracking.tracking_uri(settings)
@@ -520,60 +516,3 @@ def serve(
     finally:
         client.close()
     return server
-
-
-# -- command functions ---------------------------------------------------------------------
-
-
-def cmd_score(args: argparse.Namespace) -> int:
-    """``mlsd score``: see :func:`score_month`."""
-    from mlsd import db
-    from mlsd.cli import print_table
-
-    if args.batch_id and len(args.months) > 1:
-        print("--batch-id names one batch: give one month with it, or leave it out.", file=sys.stderr)
-        return 2
-    conn = db.connect()
-    rows = []
-    try:
-        for month in args.months:
-            result = score_month(conn, month, model_name=args.model, alias=args.alias, batch_id=args.batch_id)
-            rows.append(
-                (
-                    result.month,
-                    f"{result.model_name} v{result.model_version}",
-                    f"{result.rows:,}",
-                    f"{result.flagged:,}",
-                    f"{result.threshold:.3f}",
-                    f"{result.rows_per_second:,.0f}",
-                    result.batch_id,
-                )
-            )
-    finally:
-        conn.close()
-    print_table(rows, ["month", "model", "rows", "flagged", "threshold", "rows/s", "batch id"])
-    print("\nPredictions are in monitoring.prediction_log (re-scoring a batch id replaces its rows).")
-    return 0
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    """``mlsd serve``: start the model server and keep it running until Ctrl-C (or SIGTERM)."""
-    import signal
-
-    print(f"Starting MLflow's model server for models:/{args.model}@{args.alias} ...", flush=True)
-    server = serve(args.model, alias=args.alias, port=args.port, host=args.host)
-    # A plain `kill` must not orphan the server either: turn SIGTERM into a clean exit.
-    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    example = '{"dataframe_split": {"columns": [...], "data": [[...]]}}'
-    print(
-        f"Serving {server.model_uri} on {server.url} (log: {server.log_path}). Ctrl-C to stop.\n"
-        f"  curl {server.url}/invocations -H 'Content-Type: application/json' -d '{example}'",
-        flush=True,
-    )
-    try:
-        return server.process.wait()
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        server.stop()
-        signal.signal(signal.SIGTERM, previous)

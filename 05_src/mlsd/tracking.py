@@ -53,8 +53,6 @@ import pandas as pd
 from mlsd.errors import MLSDError
 
 if TYPE_CHECKING:
-    import argparse
-
     from matplotlib.figure import Figure
     from mlflow.entities.model_registry import ModelVersion
     from mlflow.models import ModelSignature
@@ -69,8 +67,8 @@ __all__ = [
     "CVResult",
     "RegistryError",
     "TuneResult",
+    "MlflowUI",
     "artifact_root",
-    "cmd_mlflow_ui",
     "configure",
     "cross_validate_and_log",
     "flatten_params",
@@ -1041,38 +1039,62 @@ def _ui_command(uri: str, port: int, host: str) -> list[str]:
     return command + ["--host", host, "--port", str(port), "--workers", "1"]
 
 
-def mlflow_ui(port: int = 5000, host: str = "127.0.0.1", *, settings: Settings | None = None) -> int:
-    """Run the MLflow UI on the course's store until Ctrl-C (or say where the tracking server is).
+@dataclass(frozen=True)
+class MlflowUI:
+    """Where to see the course's runs, and how to start the MLflow UI there (see :func:`mlflow_ui`).
 
-    With a local store this runs ``mlflow ui --backend-store-uri <store> --default-artifact-root
-    <artifacts> --host HOST --port PORT``. When ``MLFLOW_TRACKING_URI`` points at a tracking
-    server, that server already is the UI: its address is printed and nothing is started.
-
-    Returns
-    -------
-    int
-        The UI's exit code (0 when it is stopped with Ctrl-C).
+    Attributes
+    ----------
+    store : str
+        The tracking URI.
+    url : str
+        The address to open in a browser.
+    command : list of str or None
+        The command that serves the UI; ``None`` when ``store`` is a tracking server, which
+        already is its own UI.
+    port_in_use : bool
+        Whether something already listens on the UI's port (another MLflow UI?).
     """
-    from mlsd._embedded import port_in_use
+
+    store: str
+    url: str
+    command: list[str] | None
+    port_in_use: bool = False
+
+    def run(self) -> int:
+        """Serve the UI until Ctrl-C (creating the local store's folders); return its exit code (0 on Ctrl-C)."""
+        if self.command is None:
+            raise ValueError(
+                f"{self.store} is a tracking server: open {self.url}, there is nothing to start."
+            )
+        for folder in _local_dirs(self.store):
+            folder.mkdir(parents=True, exist_ok=True)
+        # The UI needs no job runner (it serves GenAI evaluation jobs, and would start eight processes).
+        env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"} | dict(os.environ)
+        try:
+            return subprocess.call(self.command, env=env)
+        except KeyboardInterrupt:
+            return 0
+
+
+def mlflow_ui(port: int = 5000, host: str = "127.0.0.1", *, settings: Settings | None = None) -> MlflowUI:
+    """The MLflow UI on the course's store: its address, and the command that serves it.
+
+    With a local store the command is ``mlflow ui --backend-store-uri <store>
+    --default-artifact-root <artifacts> --host HOST --port PORT``; start it with
+    :meth:`MlflowUI.run` (``mlsd mlflow ui`` does). When ``MLFLOW_TRACKING_URI`` points at a
+    tracking server, that server already is the UI: ``command`` is ``None`` and ``url`` is the server.
+
+    Examples
+    --------
+    >>> from mlsd.config import get_settings
+    >>> ui = mlflow_ui(settings=get_settings(mlflow_tracking_uri="http://tracking.example:5000"))
+    >>> ui.url, ui.command
+    ('http://tracking.example:5000', None)
+    """
+    from mlsd.db import port_in_use
 
     uri = tracking_uri(settings)
     if urlsplit(uri).scheme in {"http", "https"}:
-        print(f"MLFLOW_TRACKING_URI points at a tracking server: open {uri} in a browser.")
-        return 0
-    if port_in_use(port, host):
-        print(f"Port {port} is in use (another MLflow UI?): open http://{host}:{port} or pass --port.")
-        return 1
-    for folder in _local_dirs(uri):
-        folder.mkdir(parents=True, exist_ok=True)
-    # The UI needs no job runner (it serves GenAI evaluation jobs, and would start eight processes).
-    env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"} | dict(os.environ)
-    print(f"MLflow UI on http://{host}:{port} for {uri} (Ctrl-C to stop).", flush=True)
-    try:
-        return subprocess.call(_ui_command(uri, port, host), env=env)
-    except KeyboardInterrupt:
-        return 0
-
-
-def cmd_mlflow_ui(args: argparse.Namespace) -> int:
-    """``mlsd mlflow ui``: see :func:`mlflow_ui`."""
-    return mlflow_ui(port=args.port, host=args.host)
+        return MlflowUI(uri, uri, None)
+    return MlflowUI(uri, f"http://{host}:{port}", _ui_command(uri, port, host), port_in_use(port, host))

@@ -42,8 +42,6 @@ import pandas as pd
 from mlsd.errors import MLSDError
 
 if TYPE_CHECKING:
-    import argparse
-
     import psycopg2.extensions
     from sklearn.pipeline import Pipeline
 
@@ -56,7 +54,6 @@ __all__ = [
     "TrainingData",
     "TrainingDataError",
     "baseline_pipeline",
-    "cmd_train",
     "load_training_data",
     "model_columns",
     "model_input",
@@ -323,7 +320,8 @@ def train(
     pandas.DataFrame
         One row per model: ``model``, ``cv_pr_auc``, ``pr_auc``, ``roc_auc`` (validation),
         ``threshold``, ``run_id``, ``version`` and ``alias`` (``champion`` / ``challenger``;
-        ``None`` without registration).
+        ``None`` without registration). ``attrs`` holds ``seconds`` (time taken) and
+        ``tracking_uri`` (where the runs are).
 
     Notes
     -----
@@ -379,7 +377,7 @@ def _train(
 
     from mlsd import tracking
 
-    tracking.configure(settings)
+    uri = tracking.configure(settings)
     data = load_training_data(conn, train_end=train_end, valid_end=valid_end)
     splitter = TimeSeriesSplit(n_splits=3) if cv is None else cv
     context = {
@@ -462,48 +460,6 @@ def _train(
         for i in summary.index.drop(best):
             tracking.set_alias(register_as, "challenger", summary.loc[i, "version"])
         summary["alias"] = ["champion" if i == best else "challenger" for i in summary.index]
-    return summary.drop(columns="_uri")
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    """``mlsd train``: see :func:`train`."""
-    from mlsd import db
-    from mlsd.cli import print_table
-    from mlsd.tracking import tracking_uri
-
-    conn = db.connect()
-    try:
-        summary = train(
-            conn,
-            experiment=args.experiment,
-            train_end=args.train_end,
-            valid_end=args.valid_end,
-            tune_method=args.method,
-            n_iter=args.n_iter,
-            random_state=args.seed,
-            register_as=args.register_as,
-            use_dask=True if args.dask else None,
-        )
-    finally:
-        conn.close()
-    print_table(
-        [
-            (
-                r.model,
-                f"{r.cv_pr_auc:.3f}",
-                f"{r.pr_auc:.3f}",
-                f"{r.roc_auc:.3f}",
-                f"{r.threshold:.3f}",
-                r.version or "-",
-                r.alias or "-",
-                r.run_id,
-            )
-            for r in summary.itertuples()
-        ],  # fmt: skip
-        ["model", "cv PR-AUC", "valid PR-AUC", "valid ROC-AUC", "threshold", "version", "alias", "run"],
-    )
-    print(
-        f"\nTrained in {summary.attrs['seconds']:.1f} s; runs in experiment {args.experiment!r} at "
-        f"{tracking_uri()} (see them with `uv run mlsd mlflow ui`)."
-    )
-    return 0
+    summary = summary.drop(columns="_uri")
+    summary.attrs["tracking_uri"] = uri
+    return summary

@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from mlsd import serving, tracking, training
+from mlsd import cli, serving, tracking, training
 from mlsd.config import get_settings
 from mlsd.features import make_preprocessor
 
@@ -140,8 +140,10 @@ def test_decision_threshold_comes_from_the_version_tag(tags, expected):
 
 def test_mlflow_ui_with_a_tracking_server_only_points_at_it(isolated_env, monkeypatch, capsys):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking.example:5000")
-    assert tracking.mlflow_ui(port=5999) == 0
-    assert "http://tracking.example:5000" in capsys.readouterr().out
+    ui = tracking.mlflow_ui(port=5999)
+    assert ui.url == "http://tracking.example:5000" and ui.command is None
+    assert cli.main(["mlflow", "ui", "--port", "5999"]) == 0
+    assert "open http://tracking.example:5000 in a browser" in capsys.readouterr().out
     assert not (isolated_env / "data").exists()
 
 
