@@ -40,6 +40,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from mlsd._validation import check_columns
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -409,9 +411,7 @@ def _slice_masks(df: pd.DataFrame, by) -> dict[str, np.ndarray]:
             masks[str(name)] = mask
         return masks
     columns = [by] if isinstance(by, str) else list(by)
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(f"Slice columns {missing} are not in the frame; available: {list(df.columns)}.")
+    check_columns(df, columns, what="The frame", hint="Slice by its columns, or pass masks.")
     masks = {}
     for key, rows in df.groupby(columns, dropna=False, observed=True).indices.items():
         key = key if isinstance(key, tuple) else (key,)
@@ -464,9 +464,7 @@ def slice_metrics(
         the overall one), ``small`` and ``worst``; ranked slices first, sorted
         by ``metric`` from worst, then the small ones.
     """
-    for col in (y_true_col, y_score_col):
-        if col not in df.columns:
-            raise ValueError(f"Column {col!r} is not in the frame; available: {list(df.columns)}.")
+    check_columns(df, [y_true_col, y_score_col], what="The frame", hint="Name its label and score columns.")
     if metric not in {"roc_auc", "pr_auc", "recall", "precision"}:
         raise ValueError(f"metric must be roc_auc, pr_auc, recall or precision, got {metric!r}.")
     y, s = _check_binary(df[y_true_col], df[y_score_col])

@@ -67,6 +67,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from mlsd._validation import check_columns
+
 if TYPE_CHECKING:
     import shap
     from matplotlib.figure import Figure
@@ -177,19 +179,8 @@ def _check_frame(X, what: str = "X") -> pd.DataFrame:
 def _check_input_columns(pipeline, X: pd.DataFrame, what: str = "X") -> None:
     """Raise when ``X`` lacks a column the pipeline was fitted on."""
     expected = getattr(pipeline, "feature_names_in_", None)
-    if expected is None:
-        return
-    missing = [c for c in expected if c not in X.columns]
-    if missing:
-        raise ValueError(
-            f"{what} lacks the column(s) {missing} that the pipeline was fitted on: "
-            "pass the same raw columns as in training."
-        )
-
-
-def _check_feature(X: pd.DataFrame, feature: str) -> None:
-    if feature not in X.columns:
-        raise ValueError(f"{feature!r} is not a column of X: choose one of {list(X.columns)}.")
+    if expected is not None:
+        check_columns(X, expected, what=what, hint="Pass the raw columns the pipeline was fitted on.")
 
 
 def _classes(model) -> np.ndarray | None:
@@ -1116,7 +1107,7 @@ def partial_dependence_table(
 
     _split(pipeline)
     _check_frame(X)
-    _check_feature(X, feature)
+    check_columns(X, [feature], what="X", hint="Choose the feature among them.")
     _check_input_columns(pipeline, X)
     _check_grid(grid_resolution, percentiles)
     categorical = _is_categorical(X, feature)
@@ -1184,7 +1175,7 @@ def pdp_ice(
 
     _split(pipeline)
     _check_frame(X)
-    _check_feature(X, feature)
+    check_columns(X, [feature], what="X", hint="Choose the feature among them.")
     _check_input_columns(pipeline, X)
     _check_grid(grid_resolution, percentiles)
     if kind not in ("both", "average", "individual"):

@@ -62,6 +62,7 @@ import pandas as pd
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
+from mlsd._validation import check_columns
 from mlsd.errors import MLSDError
 
 if TYPE_CHECKING:
@@ -387,12 +388,6 @@ def _infer_features(df: pd.DataFrame, exclude: Sequence[str] = ()) -> tuple[list
     return numeric, [c for c in columns if c not in numeric]
 
 
-def _check_columns(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(f"The {what} frame lacks columns {missing}; it has {list(df.columns)}.")
-
-
 @dataclass
 class ReferenceProfile:
     """What a reference period looks like: bin edges, categories and counts per feature.
@@ -449,7 +444,7 @@ class ReferenceProfile:
         if numeric is None and categorical is None:
             numeric, categorical = _infer_features(ref_df)
         numeric, categorical = list(numeric or []), list(categorical or [])
-        _check_columns(ref_df, numeric + categorical, "reference")
+        check_columns(ref_df, numeric + categorical, what="The reference frame")
         if len(ref_df) == 0:
             raise ValueError("The reference frame is empty: pick a reference period that has rows.")
         not_numeric = [c for c in numeric if not pd.api.types.is_numeric_dtype(ref_df[c])]
@@ -487,7 +482,7 @@ class ReferenceProfile:
             ``missing_ref``, ``missing_cur`` (shares), ``n_ref``, ``n_cur`` and
             ``drifted`` (by ``rule``, default :class:`DriftRule()`).
         """
-        _check_columns(cur_df, self.features, "current")
+        check_columns(cur_df, self.features, what="The current frame")
         if len(cur_df) == 0:
             raise ValueError("The current frame is empty: there is nothing to compare.")
         rows = [self._compare_numeric(name, cur_df[name]) for name in self.numeric]
@@ -615,7 +610,7 @@ def compare_windows(
     >>> report[["window", "drifted"]].to_numpy().tolist()
     [['2024-02', False], ['2024-03', True]]
     """
-    _check_columns(df, [time_col], "input")
+    check_columns(df, [time_col], what="The input frame")
     freq = windows if isinstance(windows, str) else "M"
     period = _periods(df[time_col], freq)
     start, end = pd.Period(reference[0], freq), pd.Period(reference[1], freq)
@@ -656,7 +651,7 @@ def drift_figure(report: pd.DataFrame) -> Figure:
     """
     from matplotlib.figure import Figure
 
-    _check_columns(report, ["feature", "psi"], "report")
+    check_columns(report, ["feature", "psi"], what="The report frame")
     fig = Figure(figsize=(7, 4))
     ax = fig.subplots()
     if "window" in report.columns and report["window"].nunique() > 1:
@@ -750,7 +745,7 @@ def log_predictions(
     """
     from mlsd.db import copy_dataframe
 
-    _check_columns(frame, ["application_id", "score"], "predictions")
+    check_columns(frame, ["application_id", "score"], what="The predictions frame")
     if not (model_name and model_version and batch_id):
         raise ValueError("model_name, model_version and batch_id must be non-empty strings.")
     if frame["application_id"].isna().any():
@@ -873,8 +868,8 @@ def performance_over_time(
     0  2025-01  3        0.666667
     1  2025-02  1        0.000000
     """
-    _check_columns(predictions, [id_col, "score", time_col], "predictions")
-    _check_columns(labels, [id_col, label_col, observed_col], "labels")
+    check_columns(predictions, [id_col, "score", time_col], what="The predictions frame")
+    check_columns(labels, [id_col, label_col, observed_col], what="The labels frame")
     known = labels.assign(**{observed_col: _utc_naive(labels[observed_col])})
     if as_of is not None:
         known = known[known[observed_col] <= _utc(as_of).tz_localize(None)]
