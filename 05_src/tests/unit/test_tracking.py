@@ -148,7 +148,11 @@ def test_mlflow_ui_with_a_tracking_server_only_points_at_it(isolated_env, monkey
 
 
 def test_mlflow_ui_command_opens_the_local_store_and_its_artifacts():
-    command = tracking._ui_command("sqlite:////srv/mlflow/mlflow.db", 5050, "127.0.0.1")
+    ui = tracking.mlflow_ui(
+        5050, settings=get_settings(mlflow_tracking_uri="sqlite:////srv/mlflow/mlflow.db")
+    )
+    command = ui.command
+    assert ui.url == "http://127.0.0.1:5050"
     assert command[1:4] == ["-m", "mlflow", "ui"]
     options = dict(zip(command[4::2], command[5::2], strict=True))
     assert options["--backend-store-uri"] == "sqlite:////srv/mlflow/mlflow.db"
