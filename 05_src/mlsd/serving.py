@@ -40,10 +40,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import psutil
+import requests
+from threadpoolctl import threadpool_limits
 
+from mlsd import tracking
+from mlsd.config import get_settings
+from mlsd.db import free_port, port_in_use
 from mlsd.errors import MLSDError
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     import psycopg2.extensions
 
     from mlsd.config import Settings
@@ -125,6 +133,21 @@ class BatchResult:
         return self.rows / max(self.score_seconds + self.write_seconds, 1e-9)
 
 
+def _mlflow() -> ModuleType:
+    """MLflow, imported on first use: it takes seconds, and ``import mlsd.serving`` should not."""
+    import mlflow
+
+    return mlflow
+
+
+def _batch_scoring() -> tuple[ModuleType, ModuleType, ModuleType]:
+    """What batch scoring reads, scores and writes with. These modules load scikit-learn, which a client of
+    the model server (:class:`ServingClient`) does without, so they are imported when a batch is scored."""
+    from mlsd import features, monitoring, training
+
+    return features, monitoring, training
+
+
 def _threshold(tags: dict[str, str] | None) -> float:
     value = (tags or {}).get("threshold")
     try:
@@ -184,20 +207,13 @@ def score_month(
     mlsd.tracking.RegistryError
         When the model or alias does not exist.
     """
-    import mlflow.sklearn
-    from threadpoolctl import threadpool_limits
-
-    from mlsd import tracking
-    from mlsd.features import gold_features
-    from mlsd.monitoring import log_predictions
-    from mlsd.training import model_input
-
+    features, monitoring, training = _batch_scoring()
     started = time.perf_counter()
     version = tracking.get_model_version(model_name, alias)
     with tracking.quiet():
-        model = mlflow.sklearn.load_model(f"models:/{model_name}/{version.version}")
+        model = _mlflow().sklearn.load_model(f"models:/{model_name}/{version.version}")
     loaded = time.perf_counter()
-    frame = gold_features(conn, month=month)
+    frame = features.gold_features(conn, month=month)
     if frame.empty:
         raise ServingError(
             f"gold.application_features has no applications in {month!r}: load the data "
@@ -206,7 +222,7 @@ def score_month(
     cut = threshold if threshold is not None else _threshold(version.tags)
     begin = time.perf_counter()
     with threadpool_limits(limits=threads):
-        scores = model.predict_proba(model_input(frame))[:, 1]
+        scores = model.predict_proba(training.model_input(frame))[:, 1]
     score_seconds = time.perf_counter() - begin
     predictions = pd.DataFrame(
         {
@@ -219,7 +235,7 @@ def score_month(
     )
     batch = batch_id or f"{month}:{model_name}:v{version.version}"
     begin = time.perf_counter()
-    rows = log_predictions(conn, predictions, model_name, str(version.version), batch)
+    rows = monitoring.log_predictions(conn, predictions, model_name, str(version.version), batch)
     write_seconds = time.perf_counter() - begin
     return BatchResult(
         batch_id=batch,
@@ -279,16 +295,12 @@ class ServingClient:
     """
 
     def __init__(self, url: str, timeout: float = 30.0):
-        import requests
-
         self.url = url.rstrip("/")
         self.timeout = timeout
         self._session = requests.Session()  # keeps the connection open between requests
 
     def ping(self) -> bool:
         """True when the server answers ``/ping`` with 200 (the model is loaded)."""
-        import requests
-
         try:
             return self._session.get(f"{self.url}/ping", timeout=min(self.timeout, 5)).status_code == 200
         except requests.RequestException:
@@ -302,8 +314,6 @@ class ServingClient:
         ServingError
             For a 4xx/5xx answer, with the server's message; or when the server is unreachable.
         """
-        import requests
-
         body = payload if isinstance(payload, str) else json.dumps(payload, allow_nan=False)
         try:
             response = self._session.post(
@@ -383,8 +393,6 @@ class ModelServer:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server and the processes it started (terminate, then kill after ``timeout``)."""
-        import psutil
-
         if self.process.poll() is not None:
             return
         try:
@@ -467,10 +475,6 @@ def serve(
     mlsd.tracking.RegistryError
         When the model or alias does not exist.
     """
-    from mlsd import tracking
-    from mlsd.config import get_settings
-    from mlsd.db import free_port, port_in_use
-
     settings = settings or get_settings()
     uri = tracking.tracking_uri(settings)
     version = str(tracking.get_model_version(model_name, alias, uri=uri).version)

@@ -49,7 +49,7 @@ from mlsd.tracking._registry import (
     register_model,
     set_alias,
 )
-from mlsd.tracking._runs import CVResult, TuneResult, cross_validate_and_log, tune
+from mlsd.tracking._runs import CVResult, SearchOptions, TuneResult, cross_validate_and_log, tune
 from mlsd.tracking._store import (
     DEFAULT_EXPERIMENT,
     artifact_root,
@@ -67,6 +67,7 @@ __all__ = [
     "TRUSTED_PREFIXES",
     "CVResult",
     "RegistryError",
+    "SearchOptions",
     "TuneResult",
     "MlflowUI",
     "artifact_root",

@@ -211,6 +211,62 @@ class TuneResult:
     model: Any = field(default=None, repr=False)
 
 
+METHODS = ("grid", "random", "halving")
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """How :func:`tune` searches, as one value: pass it on instead of seven keywords.
+
+    Attributes
+    ----------
+    method : {"grid", "random", "halving"}
+        ``GridSearchCV``, ``RandomizedSearchCV`` (``n_iter`` candidates) or
+        ``HalvingRandomSearchCV`` (``n_iter`` candidates, more rows for the survivors
+        of each round; scores the main metric only).
+    cv : int, CV splitter or None
+        As in :func:`cross_validate_and_log`.
+    scoring : mapping, optional
+        Metric name -> scorer; the first is the main metric that picks the winner.
+    n_iter : int
+        Candidates for ``random`` and ``halving``.
+    random_state : int, optional
+        Seeds the candidate sampling.
+    use_dask : bool, optional
+        ``None``: run the fits on the Dask cluster at ``DASK_SCHEDULER_ADDRESS`` when it is
+        set, else locally. ``True``: on Dask (that cluster, or a local one of up to two
+        workers started for the search). ``False``: locally with ``n_jobs``. Dask goes
+        through joblib's ``dask`` backend, so the search code is the same either way.
+    n_jobs : int, optional
+        Local parallelism (joblib) when not on Dask.
+
+    Examples
+    --------
+    >>> from dataclasses import replace
+    >>> base = SearchOptions(cv=3, random_state=0)
+    >>> replace(base, method="grid").method, base.n_iter
+    ('grid', 10)
+    >>> SearchOptions(method="bayes")
+    Traceback (most recent call last):
+    ...
+    ValueError: Unknown method 'bayes': use 'grid', 'random' or 'halving'.
+    """
+
+    method: str = "random"
+    cv: int | Any = 5
+    scoring: Mapping[str, Any] | None = None
+    n_iter: int = 10
+    random_state: int | None = None
+    use_dask: bool | None = None
+    n_jobs: int | None = None
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"Unknown method {self.method!r}: use 'grid', 'random' or 'halving'.")
+        if isinstance(self.n_iter, bool) or int(self.n_iter) != self.n_iter or self.n_iter < 1:
+            raise ValueError(f"n_iter must be a positive whole number, got {self.n_iter!r}.")
+
+
 def _distributed() -> tuple[type, type]:
     """Dask's ``Client`` and ``LocalCluster``, imported on first use (a second or more): only searches on Dask need them."""
     from distributed import Client, LocalCluster
@@ -249,8 +305,11 @@ def _parallel(use_dask: bool | None, n_jobs: int | None) -> Iterator[int | None]
         yield -1
 
 
-def _search(method, pipeline, space, *, cv, scoring, primary, n_iter, random_state, n_jobs):
+def _search(pipeline, space, options: SearchOptions, scoring: dict[str, Any], n_jobs: int | None):
+    """The scikit-learn search object for ``options``; the first scorer picks the winner."""
     model_selection = _sklearn().model_selection
+    method, cv, n_iter, random_state = options.method, options.cv, options.n_iter, options.random_state
+    primary = next(iter(scoring))
     if method == "grid":
         return model_selection.GridSearchCV(
             pipeline, space, cv=cv, scoring=scoring, refit=primary, n_jobs=n_jobs
@@ -280,7 +339,7 @@ def _search(method, pipeline, space, *, cv, scoring, primary, n_iter, random_sta
             n_jobs=n_jobs,
             random_state=random_state,
         )
-    raise ValueError(f"Unknown method {method!r}: use 'grid', 'random' or 'halving'.")
+    raise AssertionError(f"SearchOptions let an unknown method through: {method!r}")  # pragma: no cover
 
 
 def tune(
@@ -302,6 +361,7 @@ def tune(
     tags: Mapping[str, Any] | None = None,
     log_model: bool = True,
     model_name: str = "model",
+    search: SearchOptions | None = None,
 ) -> TuneResult:
     """Search hyperparameters and log every candidate as a child run of one parent run.
 
@@ -321,55 +381,39 @@ def tune(
         otherwise. Keys are ``step__param`` (e.g. ``model__learning_rate``).
     X, y
         Training data.
-    method : {"grid", "random", "halving"}
-        ``GridSearchCV``, ``RandomizedSearchCV`` (``n_iter`` candidates) or
-        ``HalvingRandomSearchCV`` (``n_iter`` candidates, more rows for the survivors
-        of each round; scores the main metric only).
-    cv : int or CV splitter
-        As in :func:`cross_validate_and_log`.
-    scoring : mapping, optional
-        Metric name -> scorer; the first is the main metric that picks the winner.
-    n_iter : int
-        Candidates for ``random`` and ``halving``.
-    random_state : int, optional
-        Seeds the candidate sampling.
+    method, cv, scoring, n_iter, random_state, use_dask, n_jobs
+        How to search: see :class:`SearchOptions`.
     run_name, experiment, params, tags, log_model, model_name
         As in :func:`cross_validate_and_log`.
-    use_dask : bool, optional
-        ``None``: run the fits on the Dask cluster at ``DASK_SCHEDULER_ADDRESS`` when it is
-        set, else locally. ``True``: on Dask (that cluster, or a local one of up to two
-        workers started for the search). ``False``: locally with ``n_jobs``. Dask goes
-        through joblib's ``dask`` backend, so the search code is the same either way.
-    n_jobs : int, optional
-        Local parallelism (joblib) when not on Dask.
+    search : SearchOptions, optional
+        The seven search settings as one value (as :func:`mlsd.training.train` passes
+        them); leave those keywords out when you give it.
 
     Returns
     -------
     TuneResult
     """
+    keywords = SearchOptions(method, cv, scoring, n_iter, random_state, use_dask, n_jobs)
+    if search is None:
+        search = keywords
+    elif keywords != SearchOptions():
+        raise ValueError(
+            "Give the search settings either as keywords or as search=SearchOptions(...), not both."
+        )
+    method, cv, random_state = search.method, search.cv, search.random_state
     mlflow = _mlflow()
-    scoring = _scoring(scoring)
+    scoring = _scoring(search.scoring)
     primary = next(iter(scoring))
     y = np.asarray(y)
-    with _parallel(use_dask, n_jobs) as jobs:
-        search = _search(
-            method,
-            pipeline,
-            param_grid_or_distributions,
-            cv=cv,
-            scoring=scoring,
-            primary=primary,
-            n_iter=n_iter,
-            random_state=random_state,
-            n_jobs=jobs,
-        )
+    with _parallel(search.use_dask, search.n_jobs) as jobs:
+        searcher = _search(pipeline, param_grid_or_distributions, search, scoring, jobs)
         with quiet():
-            search.fit(X, y)
-    results = pd.DataFrame(search.cv_results_)
+            searcher.fit(X, y)
+    results = pd.DataFrame(searcher.cv_results_)
     names = list(scoring) if method != "halving" else [primary]
     suffix = {name: (name if method != "halving" else "score") for name in names}
-    n_splits = search.n_splits_
-    best = int(search.best_index_)
+    n_splits = searcher.n_splits_
+    best = int(searcher.best_index_)
 
     def candidate_metrics(i: int) -> dict[str, float]:
         row = results.iloc[i]
@@ -386,12 +430,12 @@ def tune(
         "search.scoring": primary,
         "search.random_state": str(random_state),
     }
-    best_params = dict(search.best_params_)
-    logged = flatten_params(search.best_estimator_.get_params(deep=True))
+    best_params = dict(searcher.best_params_)
+    logged = flatten_params(searcher.best_estimator_.get_params(deep=True))
     logged |= {f"best.{k}"[:_PARAM_LENGTH]: _param_text(v)[:_PARAM_LENGTH] for k, v in best_params.items()}
     logged |= settings | {k: _param_text(v)[:_PARAM_LENGTH] for k, v in (params or {}).items()}
     metrics = candidate_metrics(best)
-    metrics[f"best_cv_{primary}"] = float(search.best_score_)
+    metrics[f"best_cv_{primary}"] = float(searcher.best_score_)
 
     child_ids = []
     with _run(experiment, run_name, tags) as parent, quiet():
@@ -418,14 +462,14 @@ def tune(
                 child_ids.append(child.info.run_id)
         model_uri = None
         if log_model:
-            model_uri = _log_sklearn_model(search.best_estimator_, X, model_name)
+            model_uri = _log_sklearn_model(searcher.best_estimator_, X, model_name)
     return TuneResult(
         parent.info.run_id,
         best_params,
-        float(search.best_score_),
+        float(searcher.best_score_),
         metrics,
         model_uri,
         results,
         child_ids,
-        search.best_estimator_,
+        searcher.best_estimator_,
     )

