@@ -12,15 +12,19 @@ as a facilitator does before class.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from mlsd import data, db, pipelines
 from mlsd.config import Settings, get_settings, repo_root
-
-if TYPE_CHECKING:
-    from mlsd.notebooks import NotebookRun
+from mlsd.logging import get_logger
+from mlsd.notebooks import NotebookRun, run_notebook
 
 __all__ = ["CourseSession", "SEED", "ensure_course_data", "lab_notebooks", "run_course", "setup"]
 
@@ -41,8 +45,6 @@ class CourseSession:
 
     def engine(self):
         """A SQLAlchemy engine on the same database (for ``pandas.read_sql``)."""
-        from mlsd import db
-
         return db.engine(self.url)
 
     def __repr__(self) -> str:
@@ -60,8 +62,6 @@ def ensure_course_data(conn, *, scale: str | None = None, seed: int = SEED, sett
     Returns the landing folder and its manifest. Cheap when nothing needs doing: one
     query on ``bronze.load_log``.
     """
-    from mlsd import data, db, pipelines
-
     settings = settings or get_settings()
     scale = str(scale or settings.scale)
     rows = int(scale) if scale.isdigit() else None
@@ -102,11 +102,6 @@ def setup(*, scale: str | None = None, seed: int = SEED, threads: int | None = 1
         Threads for BLAS and OpenMP (NumPy, scikit-learn). The course's data are small, and
         one thread keeps timings steady on a busy laptop; ``None`` leaves the libraries' default.
     """
-    import numpy as np
-
-    from mlsd import db
-    from mlsd.logging import get_logger
-
     settings = get_settings(scale=scale)
     url = db.database_url(settings=settings)
     conn = db.connect(url)
@@ -114,8 +109,6 @@ def setup(*, scale: str | None = None, seed: int = SEED, threads: int | None = 1
     landing, manifest = ensure_course_data(conn, scale=settings.scale, seed=seed, settings=settings)
     np.random.seed(seed)  # for libraries that still read the global generator
     if threads is not None:
-        from threadpoolctl import threadpool_limits
-
         threadpool_limits(limits=threads)
     return CourseSession(conn, url, settings, landing, manifest, seed, get_logger("mlsd.course"))
 
@@ -150,11 +143,6 @@ def run_course(
     and after it (``run`` is its :class:`~mlsd.notebooks.NotebookRun`); ``mlsd course run``
     prints from it.
     """
-    import os
-
-    from mlsd import db
-    from mlsd.notebooks import run_notebook
-
     settings = get_settings(scale=scale)
     out = Path(out or repo_root() / "05_src" / "build" / "course")
     out.mkdir(parents=True, exist_ok=True)
@@ -200,10 +188,16 @@ def _passthrough(environ) -> dict[str, str]:
     return {k: environ[k] for k in names if environ.get(k)}
 
 
+def _html_exporter():
+    """nbconvert's HTML exporter; nbconvert (about a second to import) loads when a notebook is
+    converted, not in every session notebook that imports this module."""
+    from nbconvert import HTMLExporter
+
+    return HTMLExporter()
+
+
 def _write_html(executed: Path) -> None:
     if not executed.is_file():
         return
-    from nbconvert import HTMLExporter
-
-    body, _ = HTMLExporter().from_filename(str(executed))
+    body, _ = _html_exporter().from_filename(str(executed))
     executed.with_suffix(".html").write_text(body, encoding="utf-8")

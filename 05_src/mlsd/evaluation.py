@@ -45,6 +45,14 @@ from mlsd._validation import check_columns
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+
+def _figure(**kwargs) -> Figure:
+    """A matplotlib figure; matplotlib (about a second to import) loads on the first one drawn."""
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
+
+
 __all__ = [
     "BehaviouralResult",
     "MajorityBaseline",
@@ -223,15 +231,13 @@ def cost_curve(table: pd.DataFrame, best: float | None = None) -> Figure:
     -------
     matplotlib.figure.Figure
     """
-    from matplotlib.figure import Figure
-
     missing = {"threshold", "cost_per_case"} - set(table.columns)
     if missing:
         raise ValueError(f"table lacks {sorted(missing)}: pass the table returned by threshold_by_cost.")
     finite = table[np.isfinite(table["threshold"])]
     if best is None:
         best = float(table.loc[table["cost_per_case"].idxmin(), "threshold"])
-    fig = Figure(figsize=(6, 4))
+    fig = _figure(figsize=(6, 4))
     ax = fig.subplots()
     ax.plot(finite["threshold"], finite["cost_per_case"], drawstyle="steps-post")
     if np.isfinite(best):
@@ -327,10 +333,8 @@ def calibration_figure(
     -------
     matplotlib.figure.Figure
     """
-    from matplotlib.figure import Figure
-
     curves = dict(y_score) if isinstance(y_score, Mapping) else {"model": y_score}
-    fig = Figure(figsize=(6, 6))
+    fig = _figure(figsize=(6, 6))
     ax, hist = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfectly calibrated")
     for name, scores in curves.items():

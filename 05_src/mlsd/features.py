@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from psycopg2 import extensions, sql
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction import FeatureHasher
@@ -49,6 +50,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from mlsd._validation import check_columns
 from mlsd.data._schema import COLUMNS as _SCHEMA_COLUMNS  # constants only: cheap to import
+from mlsd.db import copy_dataframe, read_sql
 
 if TYPE_CHECKING:
     import psycopg2.extensions
@@ -603,8 +605,6 @@ def course_feature_columns() -> dict[str, list[str]]:
 
 def _table_columns(conn: psycopg2.extensions.connection, schema: str, table: str) -> list[str]:
     """Column names of ``schema.table``, with a clear error when the table is missing."""
-    from psycopg2 import sql
-
     target = sql.Identifier(schema, table)
     with conn.cursor() as cur:
         cur.execute("SELECT to_regclass(%s)", (target.as_string(conn),))
@@ -684,10 +684,6 @@ def point_in_time_features(
     ...                      "as_of_timestamp": [pd.Timestamp("2025-01-15", tz="UTC")]})
     >>> point_in_time_features(conn, keys)  # doctest: +SKIP
     """
-    from psycopg2 import extensions, sql
-
-    from mlsd.db import copy_dataframe, read_sql
-
     check_columns(applications, [entity, as_of], what="applications")
     columns = list(columns)
     available = _table_columns(conn, schema, table)
@@ -790,10 +786,6 @@ def gold_features(
     >>> months = ["2024-01", "2024-02"]
     >>> train = gold_features(conn, month=months)  # doctest: +SKIP
     """
-    from psycopg2 import sql
-
-    from mlsd.db import read_sql
-
     available = _table_columns(conn, schema, table)
     chosen = available if columns is None else list(columns)
     check_columns(available, chosen, what=f"{schema}.{table}")
