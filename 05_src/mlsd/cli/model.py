@@ -18,7 +18,7 @@ training = lazy("training")
 
 commands = Commands()
 
-DEFAULT_MODEL = "lending-default"
+DEFAULT_MODEL = "lending-default"  # serving.DEFAULT_MODEL, spelt out: building the parser imports no package
 
 
 @commands.command(
