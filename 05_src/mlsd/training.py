@@ -33,6 +33,7 @@ Example
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +46,7 @@ from scipy.stats import loguniform, randint
 # limits only the libraries already loaded).
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import TimeSeriesSplit
+from sklearn.model_selection import TimeSeriesSplit, check_cv
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
@@ -303,6 +304,7 @@ def train(
     n_jobs: int | None = None,
     threads: int | None = 1,
     settings: Settings | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
     """Train, track, compare and register the baseline and the tuned model.
 
@@ -341,6 +343,8 @@ def train(
         Parallelism comes from ``n_jobs`` or Dask instead.
     settings : Settings, optional
         Where to track (:func:`mlsd.tracking.configure`).
+    progress : callable, optional
+        Called with the name of each stage as it begins (``mlsd train`` shows them).
 
     Returns
     -------
@@ -375,18 +379,29 @@ def train(
     )
     started = time.perf_counter()
     with threadpool_limits(limits=options.threads):
-        summary = _train(conn, options, settings)
+        summary = _train(conn, options, settings, progress or (lambda stage: None))
     summary.attrs["seconds"] = time.perf_counter() - started
     return summary
 
 
-def _train(conn, options: TrainingOptions, settings: Settings | None) -> pd.DataFrame:
+def _candidates(method: str, n_iter: int) -> int:
+    """How many hyperparameter sets a search of :func:`param_space` tries (first round, for halving)."""
+    if method != "grid":
+        return n_iter
+    return int(np.prod([len(values) for values in param_space("grid").values()]))
+
+
+def _train(
+    conn, options: TrainingOptions, settings: Settings | None, progress: Callable[[str], None]
+) -> pd.DataFrame:
+    progress("reading the training data")
     uri = tracking.configure(settings)
     data = load_training_data(conn, train_end=options.train_end, valid_end=options.valid_end)
     search = options.search
     if search.cv is None:
         search = replace(search, cv=TimeSeriesSplit(n_splits=3))
     search = replace(search, scoring=SCORING)
+    folds = check_cv(search.cv).get_n_splits()
     context = {
         "train_months": "..".join(data.train_months),
         "valid_months": "..".join(data.valid_months),
@@ -396,6 +411,7 @@ def _train(conn, options: TrainingOptions, settings: Settings | None) -> pd.Data
     }
     tags = {"mlsd.workflow": "mlsd train", "mlsd.register_as": options.register_as or ""}
 
+    progress(f"cross-validating the baseline (logistic regression, {folds} folds)")
     baseline = tracking.cross_validate_and_log(
         baseline_pipeline(),
         data.X_train,
@@ -407,6 +423,10 @@ def _train(conn, options: TrainingOptions, settings: Settings | None) -> pd.Data
         params=context,
         tags=tags | {"mlsd.role": "baseline"},
         n_jobs=search.n_jobs,
+    )
+    progress(
+        f"tuning gradient boosting ({search.method} search, "
+        f"{_candidates(search.method, search.n_iter)} candidates x {folds} folds)"
     )
     tuned = tracking.tune(
         tuned_pipeline(search.random_state),
@@ -420,6 +440,7 @@ def _train(conn, options: TrainingOptions, settings: Settings | None) -> pd.Data
         tags=tags | {"mlsd.role": "tuned"},
     )
 
+    progress("scoring the validation months" + (" and registering the models" if options.register_as else ""))
     mlflow = _mlflow()
     costs = {"cost_fp": options.cost_fp, "cost_fn": options.cost_fn}
     rows = []

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Sequence
+import contextlib
+import signal
+from collections.abc import Iterator, Sequence
 
 from mlsd.cli import course, data, db, doctor, grade, mlflow, model
-from mlsd.cli._output import error
+from mlsd.cli._output import Interrupted, error, interrupted
 from mlsd.errors import MLSDError
 
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
@@ -47,10 +48,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         groups.get(args.command, parser).print_help()
         return 2
     try:
-        return int(func(args) or 0)
+        with _sigterm_interrupts():
+            return int(func(args) or 0)
     except MLSDError as err:
         error(err)
         return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        return interrupted(err)
+
+
+def _raise_interrupted(signum: int, frame) -> None:
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Interrupted` while a command runs, so ``kill`` cleans up as Ctrl-C does."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+    except ValueError:  # not the main thread (a test calling main() from a worker thread)
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -6,10 +6,11 @@ error (argparse's own, or :func:`usage_error`); 130 interrupted.
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Sequence
 
-__all__ = ["error", "fail", "print_table", "say", "usage_error"]
+__all__ = ["Interrupted", "error", "fail", "interrupted", "print_table", "say", "usage_error"]
 
 
 def print_table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> None:
@@ -51,3 +52,34 @@ def usage_error(message: str) -> int:
 def error(message: object) -> None:
     """Print an error line on standard error: ``error: <message>``."""
     print(f"error: {message}", file=sys.stderr)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) or SIGTERM stopped a command; ``where`` says what it was doing.
+
+    ``mlsd`` turns SIGTERM into this exception too, so a ``kill`` runs the same clean-up
+    (``finally`` blocks, context managers that stop servers and kernels) as Ctrl-C.
+    """
+
+    def __init__(self, signum: int | None = None, where: str = ""):
+        super().__init__(where)
+        self.signum = int(signum or signal.SIGINT)
+        self.where = where
+
+
+def interrupted(err: BaseException) -> int:
+    """Say that the command was interrupted, and where (on standard error); return 128 + the signal.
+
+    Examples
+    --------
+    >>> import contextlib, io
+    >>> with contextlib.redirect_stderr(io.StringIO()) as err:
+    ...     code = interrupted(Interrupted(signal.SIGTERM, "in stage 'loading' after 2.0 s"))
+    >>> code, err.getvalue().strip()
+    (143, "Interrupted (SIGTERM) in stage 'loading' after 2.0 s.")
+    """
+    signum = int(getattr(err, "signum", None) or signal.SIGINT)
+    name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+    where = str(getattr(err, "where", "") or "").strip()
+    print(f"Interrupted ({name}){' ' + where if where else ''}.", file=sys.stderr, flush=True)
+    return 128 + signum

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mlsd.cli._commands import Commands, Option, lazy, options, positive_int
 from mlsd.cli._output import fail, print_table
+from mlsd.cli._progress import QUIET, Progress
 
 config = lazy("config")  # package modules load when a command runs, so `mlsd --help` stays fast
 data = lazy("data")
@@ -24,6 +25,7 @@ landing_options = options(
     Option("--format", choices=["parquet", "csv"], default="parquet", help="landing file format"),
     Option("--out", help="landing folder (default: 05_src/data/landing/SCALE_seedSEED)"),
     Option("--overwrite", action="store_true", help="replace landing files made with other settings"),
+    QUIET,
 )
 """Which landing files: shared by ``generate`` and ``load``."""
 
@@ -34,19 +36,22 @@ def _landing(args: argparse.Namespace) -> Path:
     return data.landing_dir(scale=args.scale, seed=args.seed, rows=args.rows)
 
 
-def _generate(args: argparse.Namespace, out: Path) -> dict:
+def _generate(args: argparse.Namespace, out: Path, progress: Progress) -> dict:
     started = time.perf_counter()
+    scale = args.scale or config.get_settings().scale
+    progress.start(f"generating the landing files ({args.rows or scale}, seed {args.seed})")
     manifest = data.generate(
         out,
-        scale=args.scale or config.get_settings().scale,
+        scale=scale,
         seed=args.seed,
         rows=args.rows,
         fmt=args.format,
-        progress=None,
+        progress=False,
         overwrite=args.overwrite,
     )
+    progress.clear()
     rows = sum(manifest["rows"].values())
-    print(
+    progress.echo(
         f"Landing files in {out}: {rows:,} rows in {time.perf_counter() - started:.1f} s ({manifest['format']})."
     )
     return manifest
@@ -59,7 +64,8 @@ def _generate(args: argparse.Namespace, out: Path) -> dict:
 )
 @landing_options
 def generate(args: argparse.Namespace) -> int:
-    manifest = _generate(args, _landing(args))
+    with Progress.for_args(args) as progress:
+        manifest = _generate(args, _landing(args), progress)
     print_table(
         [(t, f"{n:,}", sum(manifest["defects"][t].values())) for t, n in manifest["rows"].items()],
         ["table", "rows", "defects injected"],
@@ -75,12 +81,16 @@ def generate(args: argparse.Namespace) -> int:
 @landing_options
 @Option("--verbose", action="store_true", help="print one line per file loaded")
 def load(args: argparse.Namespace) -> int:
-    landing = _landing(args)
-    if not (landing / "manifest.json").is_file():
-        print(f"No landing files in {landing} yet: generating them first.")
-        _generate(args, landing)
-    with closing(db.connect()) as conn:
-        report = pipelines.load(conn, landing, progress=(lambda m: print("  " + m)) if args.verbose else None)
+    with Progress.for_args(args) as progress:
+        progress.start("database")
+        # The database first: one that cannot start (a taken port) fails before any data is generated.
+        with closing(db.connect()) as conn:
+            progress.done("ready")
+            landing = _landing(args)
+            if not (landing / "manifest.json").is_file():
+                progress.echo(f"No landing files in {landing} yet: generating them first.")
+                _generate(args, landing, progress)
+            report = _load(args, conn, landing, progress)
     print(
         f"Loaded {report.total_rows:,} rows from {report.files} files in {report.seconds:.1f} s "
         f"into bronze, silver and gold ({report.total_rejected} rejected)."
@@ -88,6 +98,19 @@ def load(args: argparse.Namespace) -> int:
     for reason in report.reasons:
         print(f"  rejected: {reason}")
     return 0
+
+
+def _load(args: argparse.Namespace, conn, landing: Path, progress: Progress):
+    progress.start(f"loading {landing.name}")
+
+    def each_step(message: str) -> None:
+        if args.verbose:
+            progress.echo("  " + message)
+        progress.update(message)
+
+    report = pipelines.load(conn, landing, progress=each_step)
+    progress.clear()
+    return report
 
 
 @commands.command(

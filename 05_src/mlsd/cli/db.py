@@ -8,6 +8,7 @@ import time
 
 from mlsd.cli._commands import Commands, Option, lazy
 from mlsd.cli._output import fail, print_table
+from mlsd.cli._progress import QUIET, Progress
 
 config = lazy("config")  # package modules load when a command runs, so `mlsd --help` stays fast
 db = lazy("db")
@@ -20,9 +21,12 @@ commands = Commands("db", "Start, inspect and stop the course PostgreSQL databas
     "Start the database (embedded unless DATABASE_URL is set) and create the schemas.",
     "uv run mlsd db up",
 )
+@QUIET
 def up(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    url = db.up()
+    with Progress.for_args(args) as progress:
+        progress.start("starting the database and creating the course schemas")
+        url = db.up()
     print(f"PostgreSQL is ready at {db.describe_url(url)} ({time.perf_counter() - started:.1f} s).")
     return 0
 

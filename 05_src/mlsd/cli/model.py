@@ -10,6 +10,7 @@ from contextlib import closing
 
 from mlsd.cli._commands import Commands, Option, lazy, positive_int
 from mlsd.cli._output import print_table, say, usage_error
+from mlsd.cli._progress import QUIET, Progress
 
 db = lazy("db")  # package modules load when a command runs, so `mlsd --help` stays fast
 monitoring = lazy("monitoring")
@@ -37,9 +38,21 @@ DEFAULT_MODEL = "lending-default"  # serving.DEFAULT_MODEL, spelt out: building 
 @Option("--seed", type=int, default=42, help="random seed (default: 42)")
 @Option("--register-as", default=DEFAULT_MODEL, help="registered model name (default: lending-default)")
 @Option("--dask", action="store_true", help="search on Dask: DASK_SCHEDULER_ADDRESS, or a local cluster")
+@QUIET
 def train(args: argparse.Namespace) -> int:
-    with closing(db.connect()) as conn:
-        summary = training.train(
+    with Progress.for_args(args) as progress:
+        progress.start("database")
+        conn = db.connect()
+        progress.start("loading the training code")
+        summary = _train(args, conn, progress)
+        progress.done()
+    _print_summary(summary, args.experiment)
+    return 0
+
+
+def _train(args: argparse.Namespace, conn, progress: Progress):
+    with closing(conn):
+        return training.train(
             conn,
             experiment=args.experiment,
             train_end=args.train_end,
@@ -49,7 +62,11 @@ def train(args: argparse.Namespace) -> int:
             random_state=args.seed,
             register_as=args.register_as,
             use_dask=True if args.dask else None,
+            progress=progress.start,
         )
+
+
+def _print_summary(summary, experiment: str) -> None:
     print_table(
         [
             (
@@ -67,10 +84,9 @@ def train(args: argparse.Namespace) -> int:
         ["model", "cv PR-AUC", "valid PR-AUC", "valid ROC-AUC", "threshold", "version", "alias", "run"],
     )
     print(
-        f"\nTrained in {summary.attrs['seconds']:.1f} s; runs in experiment {args.experiment!r} at "
+        f"\nTrained in {summary.attrs['seconds']:.1f} s; runs in experiment {experiment!r} at "
         f"{summary.attrs['tracking_uri']} (see them with `uv run mlsd mlflow ui`)."
     )
-    return 0
 
 
 @commands.command(
@@ -83,14 +99,24 @@ def train(args: argparse.Namespace) -> int:
 @Option("--model", default=DEFAULT_MODEL, help="registered model (default: lending-default)")
 @Option("--alias", default="champion", help="model alias (default: champion)")
 @Option("--batch-id", help="batch identifier for one month (default: MONTH:MODEL:vVERSION)")
+@QUIET
 def score(args: argparse.Namespace) -> int:
     if args.batch_id and len(args.months) > 1:
         return usage_error("--batch-id names one batch: give one month with it, or leave it out.")
-    with closing(db.connect()) as conn:
-        batches = [
-            serving.score_month(conn, month, model_name=args.model, alias=args.alias, batch_id=args.batch_id)
-            for month in args.months
-        ]
+    batches = []
+    with Progress.for_args(args) as progress:
+        progress.start("database")
+        with closing(db.connect()) as conn:
+            for number, month in enumerate(args.months, start=1):
+                progress.start(
+                    f"[{number}/{len(args.months)}] scoring {month} with {args.model}@{args.alias}"
+                )
+                batches.append(
+                    serving.score_month(
+                        conn, month, model_name=args.model, alias=args.alias, batch_id=args.batch_id
+                    )
+                )
+                progress.done(f"{batches[-1].rows:,} rows")
     print_table(
         [
             (
@@ -123,11 +149,16 @@ def score(args: argparse.Namespace) -> int:
     default=DEFAULT_MODEL,
     help="registered model whose logged scores to watch (default: lending-default)",
 )
+@QUIET
 def monitor(args: argparse.Namespace) -> int:
-    with closing(db.connect()) as conn:
-        report = monitoring.monitor_month(
-            conn, args.month, reference=(args.reference_start, args.reference_end), model_name=args.model
-        )
+    with Progress.for_args(args) as progress:
+        progress.start("database")
+        with closing(db.connect()) as conn:
+            progress.start(f"drift, performance and alerts for {args.month}")
+            report = monitoring.monitor_month(
+                conn, args.month, reference=(args.reference_start, args.reference_end), model_name=args.model
+            )
+        progress.clear()
     print(f"Drift of {args.month} against {args.reference_start}..{args.reference_end}:")
     print_table(
         [

@@ -123,7 +123,8 @@ def load(
         When the data set is observed; labels observed later are left out of gold.
         Defaults to the manifest's ``as_of``, else the latest outcome.
     progress : callable, optional
-        Called with a short message after each file.
+        Called with a short message after each file (``[3/120] applications/...: 1,234 rows``)
+        and before the silver and gold tables are rebuilt.
 
     Raises
     ------
@@ -170,7 +171,7 @@ def _load(conn, landing, files, manifest, as_of, progress, started) -> LoadRepor
             (str(landing), (manifest or {}).get("seed"), (manifest or {}).get("scale"), as_of),
         )
         report = LoadReport(load_id=cur.fetchone()[0], landing_dir=str(landing), files=len(files))
-        for table, path, month in files:
+        for number, (table, path, month) in enumerate(files, start=1):
             rel = path.relative_to(landing).as_posix()
             _bronze.forget_file(cur, table, rel)
             if path.suffix == ".parquet":
@@ -182,8 +183,8 @@ def _load(conn, landing, files, manifest, as_of, progress, started) -> LoadRepor
             report.reasons += [f"{rel}: {r}" for r in result.reasons][: max(0, 10 - len(report.reasons))]
             if progress:
                 progress(
-                    f"{rel}: {result.rows} rows"
-                    + (f", {result.rejected} rejected" if result.rejected else "")
+                    f"[{number}/{len(files)}] {rel}: {result.rows:,} rows"
+                    + (f", {result.rejected:,} rejected" if result.rejected else "")
                 )
         # bronze mirrors the landing folder: rows of files that are no longer there go
         loaded_files = {
@@ -196,7 +197,11 @@ def _load(conn, landing, files, manifest, as_of, progress, started) -> LoadRepor
                 f"Every row in {landing} was rejected ({report.total_rejected} rows); nothing was loaded and the "
                 f"previous tables are unchanged. First reasons: {'; '.join(report.reasons[:3])}"
             )
+        if progress:
+            progress("building the silver tables")
         build_silver(cur)
+        if progress:
+            progress("building the gold tables")
         if as_of is None:
             cur.execute("SELECT max(observed_at) + interval '1 second' FROM silver.outcomes")
             as_of = cur.fetchone()[0]

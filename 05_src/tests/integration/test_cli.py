@@ -207,3 +207,21 @@ def test_course_run_prints_the_table_and_names_the_failing_cell(isolated_env, mo
 
     code, _, err = run(capsys, "course", "run", "--only", "7")
     assert code == 2 and "No session 7" in err and "--only 2" in err
+
+
+def test_data_load_with_a_taken_port_fails_before_generating_anything(isolated_env, monkeypatch, capsys):
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as other_program:
+        other_program.bind(("127.0.0.1", 0))
+        other_program.listen()
+        port = other_program.getsockname()[1]
+        monkeypatch.setenv("MLSD_DB_PORT", str(port))
+        code, out, err = run(capsys, "data", "load", "--scale", "tiny")
+    assert code == 1
+    assert err.startswith(f"error: Port {port} on 127.0.0.1 is already in use by another program")
+    assert "MLSD_DB_PORT=" in err and "Traceback" not in err
+    assert "generating" not in out
+    assert not (isolated_env / "data" / "landing").exists(), (
+        "data was generated for a database that cannot start"
+    )
