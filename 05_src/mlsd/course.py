@@ -130,6 +130,8 @@ def run_course(
     cell_timeout: int = 300,
     progress: Callable[[int, int, Path, NotebookRun | None], None] | None = None,
     notebooks: list[Path] | None = None,
+    on_cell: Callable[[int, int], None] | None = None,
+    on_stage: Callable[[str], None] | None = None,
 ) -> list[NotebookRun]:
     """Execute the session notebooks in order, each in a fresh kernel.
 
@@ -139,16 +141,26 @@ def run_course(
 
     ``only`` keeps the sessions with these numbers; ``notebooks`` replaces the session
     notebooks (for tests and for trying a new notebook before it joins ``01_materials/labs``).
-    ``progress(index, total, path, run)`` is called before each notebook (``run`` is ``None``)
-    and after it (``run`` is its :class:`~mlsd.notebooks.NotebookRun`); ``mlsd course run``
-    prints from it.
+
+    Progress goes to callbacks (``mlsd course run`` prints from them): ``on_stage(text)`` when
+    a preparation step begins (the database, the data, a restart); ``progress(index, total,
+    path, run)`` before each notebook (``run`` is ``None``) and after it; ``on_cell(cell,
+    cells)`` before each cell of the running notebook.
+
+    Raises
+    ------
+    mlsd.notebooks.NotebookInterrupted
+        On Ctrl-C or SIGTERM during a notebook, after its kernel is stopped.
     """
+    stage = on_stage or (lambda text: None)
     settings = get_settings(scale=scale)
     out = Path(out or repo_root() / "05_src" / "build" / "course")
     out.mkdir(parents=True, exist_ok=True)
+    stage("database" if settings.database_url else "database (the embedded server)")
     conn = db.connect()
     try:
         db.ensure_schemas(conn)
+        stage(f"course data ({settings.scale})")
         ensure_course_data(conn, scale=settings.scale, settings=settings)
     finally:
         conn.close()
@@ -160,11 +172,15 @@ def run_course(
         env["DATABASE_URL"] = db.database_url(settings=settings)
     runs = []
     for index, path in enumerate(notebooks, start=1):
+        executed = out / path.name
         if progress:
             progress(index, len(notebooks), path, None)
-        executed = out / path.name
         run = run_notebook(
-            path, cell_timeout=cell_timeout, env={**env, **_passthrough(os.environ)}, output_path=executed
+            path,
+            cell_timeout=cell_timeout,
+            env={**env, **_passthrough(os.environ)},
+            output_path=executed,
+            on_cell=on_cell,
         )
         _write_html(executed)
         runs.append(run)

@@ -7,9 +7,13 @@ failed with its error, so a broken notebook is reported as
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,17 +26,19 @@ if TYPE_CHECKING:
     from types import ModuleType
 
 
-def _nbclient() -> tuple[ModuleType, ModuleType]:
-    """nbformat and nbclient (half a second or more), imported when a notebook runs: every session
-    notebook imports mlsd.course, which imports this module, and none of them runs notebooks."""
+def _nbclient() -> tuple[ModuleType, ModuleType, ModuleType]:
+    """nbformat, nbclient and jupyter_core's async helpers (half a second or more), imported when a
+    notebook runs: every session notebook imports mlsd.course, which imports this module, and none
+    of them runs notebooks."""
+    import jupyter_core.utils
     import nbclient
     import nbclient.exceptions
     import nbformat
 
-    return nbformat, nbclient
+    return nbformat, nbclient, jupyter_core.utils
 
 
-__all__ = ["NotebookRun", "discover_notebooks", "run_notebook", "NOTEBOOK_FOLDERS"]
+__all__ = ["NOTEBOOK_FOLDERS", "NotebookInterrupted", "NotebookRun", "discover_notebooks", "run_notebook"]
 
 NOTEBOOK_FOLDERS = ("01_materials", "03_instructional_team")
 # Assignment sources run under the autograder (see mlsd.grading), not as plain notebooks.
@@ -104,6 +110,28 @@ class _PeakMemory(threading.Thread):
         return self.peak / 2**20
 
 
+class NotebookInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) or SIGTERM arrived while a notebook ran; its kernel has been stopped.
+
+    Attributes
+    ----------
+    path : Path
+        The notebook.
+    cell, cells : int or None
+        The cell that was running (1-based, among all cells) and how many there are.
+    seconds : float
+        How long the notebook had run.
+    signum : int
+        The signal received.
+    """
+
+    def __init__(self, path: Path, cell: int | None, cells: int, seconds: float, signum: int):
+        self.path, self.cell, self.cells, self.seconds, self.signum = path, cell, cells, seconds, signum
+        at = f" at cell {cell} of {cells}" if cell else " as its kernel started"
+        self.where = f"in {path.name}{at} after {seconds:.0f} s; its kernel is stopped"
+        super().__init__(self.where)
+
+
 def run_notebook(
     path: str | os.PathLike,
     *,
@@ -111,6 +139,7 @@ def run_notebook(
     env: dict[str, str] | None = None,
     cwd: str | os.PathLike | None = None,
     output_path: str | os.PathLike | None = None,
+    on_cell: Callable[[int, int], None] | None = None,
 ) -> NotebookRun:
     """Execute a notebook in a fresh kernel and report how it went.
 
@@ -126,8 +155,15 @@ def run_notebook(
         Working directory of the kernel; the notebook's folder by default, as in VS Code.
     output_path : path-like, optional
         Where to write the executed notebook (with outputs).
+    on_cell : callable, optional
+        ``on_cell(cell, cells)`` before each cell runs (1-based, among all cells): progress.
+
+    Raises
+    ------
+    NotebookInterrupted
+        On Ctrl-C or SIGTERM, after the kernel and every process it started are stopped.
     """
-    nbformat, nbclient = _nbclient()
+    nbformat, nbclient, jupyter_utils = _nbclient()
     NotebookClient = nbclient.NotebookClient
     CellExecutionError, CellTimeoutError, DeadKernelError = (
         nbclient.exceptions.CellExecutionError,
@@ -138,11 +174,13 @@ def run_notebook(
     run = NotebookRun(path=path)
     nb = nbformat.read(path, as_version=4)
     sampler: list[_PeakMemory] = []
+    kernel: dict[str, int] = {}
 
     def on_start(**_):
         provisioner = getattr(client.km, "provisioner", None)
         pid = getattr(getattr(provisioner, "process", None), "pid", None)
         if pid:
+            kernel["pid"] = pid
             sampler.append(_PeakMemory(pid))
             sampler[0].start()
 
@@ -158,9 +196,24 @@ def run_notebook(
     # Idle OpenMP threads spin by default; on a busy 2-core machine that slows tree models 50-fold.
     kernel_env = {"OMP_WAIT_POLICY": "passive", **os.environ, **(env or {})}
     kernel_env.pop("JPY_PARENT_PID", None)
+    current = {"cell": None}
+
+    def cell_started(cell: int) -> None:
+        current["cell"] = cell
+        if on_cell is not None:
+            on_cell(cell, len(nb.cells))
+
     started = time.perf_counter()
     try:
-        client.execute(env=kernel_env)
+        signum = _run_interruptibly(
+            _execute(client, kernel_env, cell_started, jupyter_utils.ensure_async),
+            jupyter_utils,
+            on_signal=lambda: _kill_tree(kernel.get("pid")),
+        )
+        if signum is not None:
+            raise NotebookInterrupted(
+                path, current["cell"], len(nb.cells), time.perf_counter() - started, signum
+            )
     except CellTimeoutError as err:
         run.status, run.error = "timed_out", f"a cell ran longer than {cell_timeout} s ({err})"
     except DeadKernelError as err:
@@ -179,6 +232,101 @@ def run_notebook(
         Path(output_path).parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, output_path)
     return run
+
+
+async def _execute(
+    client, kernel_env: dict[str, str], cell_started: Callable[[int], None], ensure_async
+) -> None:
+    """What ``NotebookClient.execute`` does, with a call before each cell.
+
+    nbclient's own ``execute`` catches SIGINT itself, shuts the kernel down under the running
+    cell and then fails with ``DeadKernelError`` and an ``AssertionError`` in its clean-up
+    (and tracebacks from the kernel); :func:`_run_interruptibly` stops this one instead.
+    """
+    client.reset_execution_trackers()
+    client.km = client.create_kernel_manager()
+    try:
+        await client.async_start_new_kernel(env=kernel_env)
+        await client.async_start_new_kernel_client()
+        info = await client.async_wait_for_reply(await ensure_async(client.kc.kernel_info()))
+        if info is not None and "language_info" in info["content"]:
+            client.nb.metadata["language_info"] = info["content"]["language_info"]
+        for index, cell in enumerate(client.nb.cells):
+            cell_started(index + 1)
+            await client.async_execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
+        client.set_widgets_metadata()
+    finally:
+        # nbclient's pollers of a cell cut short still run: end them before the client goes, or
+        # they fail on it later and asyncio prints their tracebacks.
+        current = asyncio.current_task()
+        others = [task for task in asyncio.all_tasks() if task is not current and not task.done()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+        if client.km is not None:
+            await client._async_cleanup_kernel()
+
+
+def _run_interruptibly(coroutine, jupyter_utils: ModuleType, *, on_signal: Callable[[], None]) -> int | None:
+    """Run ``coroutine`` to its end; on SIGINT or SIGTERM call ``on_signal`` (kill the kernel), cancel
+    the coroutine and return the signal's number, whatever the coroutine raised on its way out.
+
+    Where the event loop cannot take signal handlers (Windows, a thread other than the main
+    one), Ctrl-C raises ``KeyboardInterrupt`` as usual.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:  # called from a running loop (an IPython kernel): no signal handling of our own
+
+        async def wrapped():
+            return await coroutine
+
+        jupyter_utils.run_sync(wrapped)()
+        return None
+    loop = jupyter_utils.ensure_event_loop()
+    task = loop.create_task(coroutine)
+    received: list[int] = []
+
+    def stop(signum: int) -> None:
+        received.append(signum)
+        on_signal()
+        task.cancel()
+
+    installed = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(signum)
+        try:
+            loop.add_signal_handler(signum, stop, signum)
+        except (NotImplementedError, RuntimeError, ValueError):
+            continue
+        installed.append((signum, previous))
+    try:
+        loop.run_until_complete(task)
+    except BaseException:  # after a signal: DeadKernelError, CancelledError... the kernel was killed
+        if not received:
+            raise
+    finally:
+        for signum, previous in installed:
+            loop.remove_signal_handler(signum)
+            signal.signal(signum, previous)  # remove_signal_handler leaves the default, not the previous one
+    return received[0] if received else None
+
+
+def _kill_tree(pid: int | None) -> None:
+    """Kill a process and every process it started (a kernel, its Dask workers, a model server)."""
+    if not pid:
+        return
+    try:
+        root = psutil.Process(pid)
+        procs = [*root.children(recursive=True), root]
+    except psutil.NoSuchProcess:
+        return
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    psutil.wait_procs(procs, timeout=5)
 
 
 def _failing_cell(nb) -> int | None:

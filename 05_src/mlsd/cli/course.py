@@ -7,20 +7,14 @@ import sys
 from pathlib import Path
 
 from mlsd.cli._commands import Commands, Option, lazy
-from mlsd.cli._output import print_table, say, usage_error
+from mlsd.cli._output import print_table, usage_error
+from mlsd.cli._progress import QUIET, Progress
 
 course = lazy("course")  # package modules load when a command runs, so `mlsd --help` stays fast
 
 commands = Commands(
     "course", "Run the session notebooks as a facilitator does before class.", "uv run mlsd course run"
 )
-
-
-def _progress(index: int, total: int, path: Path, run) -> None:
-    if run is None:
-        say(f"[{index}/{total}] {path.name} ...")
-    else:
-        say(f"      {run.status} in {run.seconds:.1f} s, peak {run.peak_memory_mb:.0f} MB")
 
 
 @commands.command(
@@ -31,8 +25,16 @@ def _progress(index: int, total: int, path: Path, run) -> None:
 @Option("--scale", choices=["tiny", "small", "full"], help="data size (default: MLSD_SCALE, small)")
 @Option("--only", type=int, nargs="+", metavar="N", help="run only these sessions (1-6)")
 @Option("--out", help="folder for executed notebooks and HTML (default: 05_src/build/course)")
+@QUIET
 def run(args: argparse.Namespace) -> int:
+    with Progress.for_args(args) as progress:
+        progress.start("loading the course package")
+        return _run(args, progress)
+
+
+def _run(args: argparse.Namespace, progress: Progress) -> int:
     notebooks = course.lab_notebooks()
+    progress.clear()
     if not notebooks:
         print("No session notebooks in 01_materials/labs/ yet.", file=sys.stderr)
         return 1
@@ -43,12 +45,21 @@ def run(args: argparse.Namespace) -> int:
             f"No session {', '.join(map(str, unknown))}: --only takes session numbers "
             f"{', '.join(map(str, sessions))}, e.g. `uv run mlsd course run --only 2`."
         )
+
+    def each_notebook(index: int, total: int, path: Path, run) -> None:
+        if run is None:
+            progress.start(f"[{index}/{total}] {path.name}")
+        else:
+            progress.done(f"{run.status}, peak {run.peak_memory_mb:.0f} MB")
+
     runs = course.run_course(
         scale=args.scale,
         only=args.only,
         out=Path(args.out) if args.out else None,
         notebooks=notebooks,
-        progress=_progress,
+        progress=each_notebook,
+        on_cell=lambda cell, cells: progress.update(f"cell {cell}/{cells}"),
+        on_stage=progress.start,
     )
     print_table(
         [(r.path.name, f"{r.seconds:.1f}", f"{r.peak_memory_mb:.0f}", r.status) for r in runs],
