@@ -128,6 +128,14 @@ class EmbeddedPostgres:
             initialized, running, pid if running else None, port if running else None, data_version
         )
 
+    def recorded_port(self) -> int | None:
+        """The port in ``postmaster.pid``: where the server listens, or listened before it crashed."""
+        try:
+            lines = (self.pgdata / "postmaster.pid").read_text().splitlines()
+        except OSError:
+            return None
+        return int(lines[3]) if len(lines) >= 4 and lines[3].strip().isdigit() else None
+
     def url(self, database: str = DEFAULT_DATABASE) -> str:
         """Connection URL; uses the port of the running server when there is one."""
         port = self.state().port or self.port
@@ -150,6 +158,7 @@ class EmbeddedPostgres:
                 )
             if not state.initialized:
                 self._initdb()
+            self._wait_for_stopped_server()
             self._pg_ctl_start()
             self._create_database(database)
         return self.url(database)
@@ -168,6 +177,28 @@ class EmbeddedPostgres:
             shutil.rmtree(self.pgdata)
 
     # -- helpers -------------------------------------------------------------------
+    def _wait_for_stopped_server(self, timeout: float = 15.0) -> None:
+        """After a crash (a killed server), wait until its processes are gone, so it can start again.
+
+        ``postmaster.pid`` names the dead server; PostgreSQL refuses to start while that process
+        exists (even as a zombie not yet reaped) or while its children still hold shared memory.
+        """
+        pid_file = self.pgdata / "postmaster.pid"
+        try:
+            first = pid_file.read_text().splitlines()[0].strip()
+        except (OSError, IndexError):
+            return
+        if not first.isdigit():
+            return
+        try:
+            leader = psutil.Process(int(first))
+            if "postgres" not in leader.name().lower():
+                return  # the PID was reused by another program: PostgreSQL sees that itself
+            procs = [leader, *leader.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return
+        psutil.wait_procs(procs, timeout=timeout)
+
     def _check_version(self, state: ServerState) -> None:
         if not state.initialized:
             return
@@ -285,6 +316,7 @@ class EmbeddedPostgres:
 
 def _pid_is_postgres(pid: int) -> bool:
     try:
-        return "postgres" in psutil.Process(pid).name().lower()
+        proc = psutil.Process(pid)
+        return "postgres" in proc.name().lower() and proc.status() != psutil.STATUS_ZOMBIE
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return False

@@ -132,6 +132,7 @@ def run_course(
     notebooks: list[Path] | None = None,
     on_cell: Callable[[int, int], None] | None = None,
     on_stage: Callable[[str], None] | None = None,
+    restarts: int = 1,
 ) -> list[NotebookRun]:
     """Execute the session notebooks in order, each in a fresh kernel.
 
@@ -146,6 +147,10 @@ def run_course(
     a preparation step begins (the database, the data, a restart); ``progress(index, total,
     path, run)`` before each notebook (``run`` is ``None``) and after it; ``on_cell(cell,
     cells)`` before each cell of the running notebook.
+
+    When the course's own embedded server has stopped (killed, crashed) before a notebook, or
+    during one that then failed, it is started again and that notebook re-run, ``restarts``
+    times at most; after that the notebooks fail with a message that says how to restart it.
 
     Raises
     ------
@@ -170,18 +175,35 @@ def run_course(
     env = {"MLSD_SCALE": settings.scale}
     if settings.database_url is None:
         env["DATABASE_URL"] = db.database_url(settings=settings)
+    server = None if settings.database_url else db.embedded_server(settings)
+    restarts_left = restarts
+
+    def restart_if_stopped() -> bool:
+        """Start the embedded server again if it stopped and a restart is left; True when it was."""
+        nonlocal restarts_left
+        if server is None or restarts_left <= 0 or server.state().running:
+            return False
+        restarts_left -= 1
+        stage(f"restarting the embedded PostgreSQL server, which had stopped (log: {server.log_file})")
+        server.start()
+        return True
+
     runs = []
     for index, path in enumerate(notebooks, start=1):
         executed = out / path.name
-        if progress:
-            progress(index, len(notebooks), path, None)
-        run = run_notebook(
-            path,
-            cell_timeout=cell_timeout,
-            env={**env, **_passthrough(os.environ)},
-            output_path=executed,
-            on_cell=on_cell,
-        )
+        restart_if_stopped()
+        while True:
+            if progress:
+                progress(index, len(notebooks), path, None)
+            run = run_notebook(
+                path,
+                cell_timeout=cell_timeout,
+                env={**env, **_passthrough(os.environ)},
+                output_path=executed,
+                on_cell=on_cell,
+            )
+            if run.ok or not restart_if_stopped():
+                break
         _write_html(executed)
         runs.append(run)
         if progress:

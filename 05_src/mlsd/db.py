@@ -121,6 +121,18 @@ def describe_url(url: str) -> str:
     return f"{user}@{host}:{port}/{database}"
 
 
+def _embedded_at(url: str, settings: Settings) -> EmbeddedPostgres | None:
+    """The course's embedded server when ``url`` points at it (its address and an initialised data dir)."""
+    parts = urlsplit(url)
+    if parts.hostname not in {"127.0.0.1", "localhost"}:
+        return None
+    server = embedded_server(settings)
+    recorded = server.recorded_port()
+    if parts.port not in {server.port, recorded} or not (server.pgdata / "PG_VERSION").is_file():
+        return None
+    return server
+
+
 def _explain(err: Exception, url: str) -> DatabaseError:
     """Translate a psycopg2 connection error into a message with the next step."""
     text = str(err)
@@ -128,6 +140,13 @@ def _explain(err: Exception, url: str) -> DatabaseError:
     parts = urlsplit(url)
     host_port = f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
     lowered = text.lower()
+    server = _embedded_at(url, get_settings())
+    if server is not None and ("connection refused" in lowered or "could not connect" in lowered):
+        return DatabaseError(
+            f"The course's embedded PostgreSQL server ({host_port}, data in {server.pgdata}) is not "
+            f"running: it was stopped, or it crashed (its log: {server.log_file}). Start it again with "
+            "`uv run mlsd db up` (`uv run mlsd course run` restarts it by itself, once)."
+        )
     if "password authentication failed" in lowered or "no password supplied" in lowered:
         return DatabaseError(
             f"PostgreSQL at {host_port} rejected the password for user {parts.username!r}. "
