@@ -20,7 +20,9 @@ course's thin layer over MLflow 3:
   :func:`register_model`, :func:`set_alias`, :func:`promote` and :func:`load_model`
   manage versions with the aliases ``champion`` and ``challenger`` (MLflow's stages
   are deprecated).
-- **The UI.** :func:`mlflow_ui` says where to see the runs (``mlsd mlflow ui`` starts it).
+- **The UI.** :func:`mlflow_ui` says where to see the runs and starts the UI in a process
+  group of its own that stops whole (``mlsd mlflow ui``); :func:`experiment_page` links an
+  experiment's runs, past MLflow 3's GenAI landing page (:data:`GENAI_NOTE`).
 
 The code: parameters (``_params``) and figures (``_figures``) are pure; MLflow I/O is in
 ``_store`` (where runs go), ``_runs`` (cross-validation, searches), ``_models`` (logging a
@@ -58,21 +60,24 @@ from mlsd.tracking._store import (
     quiet,
     tracking_uri,
 )
-from mlsd.tracking._ui import MlflowUI, mlflow_ui
+from mlsd.tracking._ui import GENAI_NOTE, MlflowUI, UIServer, experiment_page, mlflow_ui
 
 __all__ = [
     "ALIASES",
     "DEFAULT_EXPERIMENT",
     "DEFAULT_SCORING",
+    "GENAI_NOTE",
     "TRUSTED_PREFIXES",
     "CVResult",
     "RegistryError",
     "SearchOptions",
     "TuneResult",
     "MlflowUI",
+    "UIServer",
     "artifact_root",
     "configure",
     "cross_validate_and_log",
+    "experiment_page",
     "flatten_params",
     "get_model_version",
     "get_or_create_experiment",
