@@ -14,6 +14,7 @@ Examples
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import os
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from mlsd.errors import MLSDError
 
-__all__ = ["CsvError", "decode_csv_bytes", "read_csv_rows", "read_csv_text"]
+__all__ = ["CsvError", "decode_csv_bytes", "read_csv_rows", "read_csv_text", "sniff_csv_file", "unreadable"]
 
 _SAVE_AS = 'save it again as "CSV UTF-8 (comma delimited)" (Excel) or "Text CSV" with UTF-8 (LibreOffice)'
 
@@ -31,28 +32,67 @@ class CsvError(MLSDError):
     """A CSV file that cannot be read: the message names the file and what to do."""
 
 
-def _decode(data: bytes) -> str:
+def _encoding(data: bytes, *, complete: bool = True) -> str:
+    """The codec that reads ``data``; ``complete=False`` for the first bytes of a longer file."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
+        return "utf-16"
     if data[:200].count(b"\x00") > 20:  # UTF-16 without a byte-order mark
-        return data.decode("utf-16-le" if data[1:2] == b"\x00" else "utf-16-be")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("cp1252")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")  # every byte is a character: the last resort never fails
+        return "utf-16-le" if data[1:2] == b"\x00" else "utf-16-be"
+    for codec in ("utf-8-sig", "cp1252"):
+        try:
+            # A sample may end inside a character: the incremental decoder waits for the rest.
+            codecs.getincrementaldecoder(codec)().decode(data, final=complete)
+            return codec
+        except UnicodeDecodeError:
+            pass
+    return "latin-1"  # every byte is a character: the last resort never fails
+
+
+def _decode(data: bytes) -> str:
+    return data.decode(_encoding(data))
+
+
+def _separator(header: str) -> str:
+    counts = {sep: header.count(sep) for sep in (",", ";", "\t")}
+    return max(counts, key=lambda sep: counts[sep]) if any(counts.values()) else ","
 
 
 def decode_csv_bytes(data: bytes) -> tuple[str, str]:
     """The text of a CSV file and its separator (``,``, ``;`` or a tab)."""
     text = _decode(data).replace("\r\n", "\n").replace("\r", "\n")
-    header = text.split("\n", 1)[0]
-    counts = {sep: header.count(sep) for sep in (",", ";", "\t")}
-    separator = max(counts, key=lambda sep: counts[sep]) if any(counts.values()) else ","
-    return text, separator
+    return text, _separator(text.split("\n", 1)[0])
+
+
+def sniff_csv_file(path: str | os.PathLike, sample: int = 2**16) -> tuple[str, str]:
+    """The encoding and separator of a CSV file, from its first ``sample`` bytes.
+
+    For readers that stream a file rather than hold it (PostgreSQL's ``COPY``): open it with
+    this encoding and read it with this separator. A byte further on that the encoding cannot
+    read raises ``UnicodeDecodeError`` there; :func:`unreadable` turns it into one line.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = Path(folder) / "scores.csv"
+    ...     _ = path.write_bytes("learner;score\\r\\nzoë;80\\r\\n".encode("utf-16"))
+    ...     sniff_csv_file(path)
+    ('utf-16', ';')
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(sample)
+    complete = len(head) < sample
+    encoding = _encoding(head, complete=complete)
+    text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(head, final=complete)
+    return encoding, _separator(text.lstrip("\ufeff").splitlines()[0] if text.strip() else "")
+
+
+def unreadable(path: str | os.PathLike, encoding: str) -> CsvError:
+    """The error for a file that turned out not to be ``encoding`` past its first bytes."""
+    return CsvError(
+        f"{Path(path).name} mixes character encodings (it starts as {encoding}, then has bytes that "
+        f"are not): {_SAVE_AS}."
+    )
 
 
 def read_csv_text(path: str | os.PathLike) -> tuple[list[str], list[tuple[int, list[str]]]]:

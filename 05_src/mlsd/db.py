@@ -30,6 +30,7 @@ import psycopg2
 from psycopg2 import sql
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
+from mlsd._csv import sniff_csv_file, unreadable
 from mlsd._embedded import (
     DEFAULT_DATABASE,
     EmbeddedPostgres,
@@ -211,13 +212,13 @@ def ensure_schemas(conn: psycopg2.extensions.connection, schemas: Iterable[str] 
             cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(identifier(schema)))
 
 
-def _copy_statement(table: str, columns: Sequence[str] | None, header: bool):
+def _copy_statement(table: str, columns: Sequence[str] | None, header: bool, delimiter: str = ","):
     target = identifier(*table.split(".", 1))
     cols = sql.SQL("")
     if columns:
         cols = sql.SQL(" ({})").format(sql.SQL(", ").join(identifier(c) for c in columns))
-    return sql.SQL("COPY {}{} FROM STDIN WITH (FORMAT csv, HEADER {}, NULL '')").format(
-        target, cols, sql.SQL("true" if header else "false")
+    return sql.SQL("COPY {}{} FROM STDIN WITH (FORMAT csv, HEADER {}, NULL '', DELIMITER {})").format(
+        target, cols, sql.SQL("true" if header else "false"), sql.Literal(delimiter)
     )
 
 
@@ -234,18 +235,32 @@ def copy_csv(
     The file is read in small blocks by the driver, never held in memory.
     The caller owns the transaction: wrap in ``with conn:`` to commit.
 
+    A file is read as a spreadsheet saved it: UTF-8 (with or without a byte-order mark),
+    UTF-16 or Windows-1252, separated by commas, semicolons or tabs, from what its first
+    64 KiB show (:func:`mlsd._csv.sniff_csv_file`). An open stream is read as it is, with commas.
+
     Returns
     -------
     int
         Rows copied.
+
+    Raises
+    ------
+    mlsd._csv.CsvError
+        When the file changes encoding past its start: one line that says how to save it again.
     """
-    statement = _copy_statement(table, columns, header)
     with conn.cursor() as cur:
         if isinstance(source, (str, Path)):
-            with open(source, encoding="utf-8", newline="") as handle:
-                cur.copy_expert(statement, handle)
+            encoding, separator = sniff_csv_file(source)
+            with open(source, encoding=encoding, newline="") as handle:
+                try:
+                    cur.copy_expert(_copy_statement(table, columns, header, separator), handle)
+                except psycopg2.errors.QueryCanceled as err:  # psycopg2 cancels COPY when read() fails
+                    if "UnicodeDecodeError" not in str(err):
+                        raise
+                    raise unreadable(source, encoding) from None
         else:
-            cur.copy_expert(statement, source)
+            cur.copy_expert(_copy_statement(table, columns, header), source)
         return cur.rowcount
 
 

@@ -24,6 +24,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from psycopg2 import sql
 
+from mlsd._csv import sniff_csv_file
 from mlsd.data import COLUMNS, TABLES
 
 SQL_TYPES = {
@@ -109,11 +110,12 @@ def _set_lineage_defaults(cur, table: str, rel: str, load_id: int, first_line: i
     cur.execute("SELECT setval(%s, %s, false)", (f"bronze.{table}_line_seq", first_line))
 
 
-def _copy_statement(table: str, header: bool) -> sql.Composed:
-    return sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER {}, NULL '')").format(
+def _copy_statement(table: str, header: bool, delimiter: str = ",") -> sql.Composed:
+    return sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER {}, NULL '', DELIMITER {})").format(
         sql.Identifier("bronze", table),
         sql.SQL(", ").join(sql.Identifier(c) for c in landing_columns(table)),
         sql.SQL("true" if header else "false"),
+        sql.Literal(delimiter),
     )
 
 
@@ -135,23 +137,31 @@ def forget_other_files(cur, table: str, keep: list[str]) -> None:
 
 
 def load_csv(cur, table: str, path: Path, rel: str, load_id: int) -> FileResult:
-    """Load one CSV landing file: COPY when it is clean, row-by-row checks when it is not."""
+    """Load one CSV landing file: COPY when it is clean, row-by-row checks when it is not.
+
+    A file a spreadsheet saved again is read as it is: UTF-16, Windows-1252 or UTF-8 with a
+    byte-order mark, separated by commas, semicolons or tabs (:func:`mlsd._csv.sniff_csv_file`).
+    """
     result = FileResult(table, rel)
+    encoding, separator = sniff_csv_file(path)
     _set_lineage_defaults(cur, table, rel, load_id, first_line=2)  # line 1 is the header
     cur.execute("SAVEPOINT csv_file")
     try:
-        with open(path, encoding="utf-8", newline="") as handle:
-            cur.copy_expert(_copy_statement(table, header=True), handle)
+        with open(path, encoding=encoding, newline="") as handle:
+            cur.copy_expert(_copy_statement(table, header=True, delimiter=separator), handle)
         result.rows = cur.rowcount
         cur.execute("RELEASE SAVEPOINT csv_file")
         return result
     except Exception as err:  # COPY refused the file: find the bad rows one by one
-        if not isinstance(
+        # (QueryCanceled: psycopg2 cancels COPY when reading the file fails, on bytes other than
+        # its start promised; the checks below read them as replacement characters)
+        misread = isinstance(err, psycopg2.errors.QueryCanceled) and "UnicodeDecodeError" in str(err)
+        if not misread and not isinstance(
             err, psycopg2.DataError | psycopg2.errors.BadCopyFileFormat | psycopg2.IntegrityError
         ):
             raise
         cur.execute("ROLLBACK TO SAVEPOINT csv_file")
-    return _load_csv_checked(cur, table, path, rel, load_id, result)
+    return _load_csv_checked(cur, table, path, rel, load_id, result, encoding, separator)
 
 
 _PARSERS = {
@@ -179,12 +189,14 @@ def _check_row(row: list[str], kinds: list[tuple[str, str]]) -> str | None:
     return None
 
 
-def _load_csv_checked(cur, table: str, path: Path, rel: str, load_id: int, result: FileResult) -> FileResult:
+def _load_csv_checked(
+    cur, table: str, path: Path, rel: str, load_id: int, result: FileResult, encoding: str, separator: str
+) -> FileResult:
     kinds = list(COLUMNS[table]) + [("month", "string")]
     expected = [name for name, _ in kinds]
     rejects: list[tuple] = []
-    with open(path, encoding="utf-8", newline="", errors="replace") as handle:
-        reader = csv.reader(handle)
+    with open(path, encoding=encoding, newline="", errors="replace") as handle:
+        reader = csv.reader(handle, delimiter=separator)
         header = next(reader, None)
         if header != expected:
             reason = f"header {header} does not match the {table} columns {expected}"

@@ -54,6 +54,56 @@ def test_copy_csv_streams_a_file(conn, tmp_path):
         assert cur.fetchone() == (1001, sum(range(1000)) + 5)
 
 
+SPREADSHEET_ROWS = [("1", "Zoë", "12.5"), ("2", "Müller, Jürgen", "7"), ("3", "José", "")]
+
+
+def _spreadsheet_csv(separator: str, line_end: str = "\r\n") -> str:
+    """A CSV as Excel or LibreOffice would save these rows (a value with the separator is quoted)."""
+
+    def cell(value: str) -> str:
+        return f'"{value}"' if separator in value or "," in value else value
+
+    lines = [separator.join(["id", "name", "score"])]
+    lines += [separator.join(cell(v) for v in row) for row in SPREADSHEET_ROWS]
+    return line_end.join(lines) + line_end
+
+
+@pytest.mark.parametrize(
+    "encoding, separator",
+    [
+        ("utf-16", "\t"),  # Excel's "Unicode text": UTF-16 with a byte-order mark, tabs
+        ("utf-16-le", ","),  # UTF-16 without a byte-order mark
+        ("utf-8-sig", ";"),  # "CSV UTF-8" where the decimal mark is a comma
+        ("cp1252", ";"),  # plain "CSV" from Excel on Windows, in much of Europe
+        ("latin-1", ","),
+    ],
+)
+def test_copy_csv_reads_what_spreadsheets_save(conn, tmp_path, encoding, separator):
+    path = tmp_path / "scores.csv"
+    path.write_bytes(_spreadsheet_csv(separator).encode(encoding))
+    with conn.cursor() as cur:
+        cur.execute("CREATE TEMP TABLE scores (id int, name text, score double precision)")
+    assert db.copy_csv(conn, path, "scores") == 3
+    back = db.read_sql(conn, "SELECT id, name, score FROM scores ORDER BY id")
+    assert back["name"].tolist() == [name for _, name, _ in SPREADSHEET_ROWS]
+    assert back["score"].tolist()[:2] == [12.5, 7.0] and pd.isna(back["score"][2])
+
+
+def test_copy_csv_of_a_file_that_changes_encoding_says_how_to_save_it(conn, tmp_path):
+    from mlsd._csv import CsvError
+
+    path = tmp_path / "scores.csv"
+    text = "id,name,score\n" + "".join(f"{i},learner {i},1\n" for i in range(5000)) + "5000,Zoë,2\n"
+    path.write_bytes(text.encode("cp1252"))  # ASCII for the first 64 KiB, then a Windows-1252 byte
+    with conn.cursor() as cur:
+        cur.execute("CREATE TEMP TABLE scores (id int, name text, score double precision)")
+    with pytest.raises(CsvError) as info:
+        db.copy_csv(conn, path, "scores")
+    message = str(info.value)
+    assert message.startswith("scores.csv mixes character encodings") and "CSV UTF-8" in message
+    assert "\n" not in message
+
+
 def test_identifier_quotes_hostile_names(conn):
     with conn.cursor() as cur:
         name = 'weird"; DROP TABLE x; --'

@@ -294,6 +294,41 @@ def test_malformed_csv_rows_go_to_rejects(databases, tmp_path):
         databases.drop(url)
 
 
+def test_landing_csv_saved_again_by_a_spreadsheet_loads_the_same_rows(databases, tmp_path):
+    """A landing file opened in Excel and saved as "Unicode text" (UTF-16, tabs) or as a European
+    "CSV" (Windows-1252, semicolons) loads as the original did: same rows, nothing rejected."""
+    import csv
+    import io
+
+    out = tmp_path / "csv_landing"
+    generate(out, scale="tiny", seed=5, fmt="csv", progress=False)
+    saved_again = {
+        out / "applications" / "applications_2024-03.csv": ("utf-16", "\t"),
+        out / "bureau" / "bureau_2024-04.csv": ("cp1252", ";"),
+    }
+    original = {path: path.read_text(encoding="utf-8") for path in saved_again}
+    for path, (encoding, separator) in saved_again.items():
+        buffer = io.StringIO()
+        csv.writer(buffer, delimiter=separator, lineterminator="\r\n").writerows(
+            csv.reader(io.StringIO(original[path]))
+        )
+        path.write_bytes(buffer.getvalue().encode(encoding))
+    url = databases.create()
+    conn = db.connect(url)
+    try:
+        report = pipelines.load(conn, out)
+        assert report.total_rejected == 0, report.reasons
+        for path in saved_again:
+            table = path.parent.name
+            rel = f"{table}/{path.name}"
+            expected = list(csv.reader(io.StringIO(original[path])))[1:]
+            loaded = scalar(conn, f"SELECT count(*) FROM bronze.{table} WHERE _source_file = %s", (rel,))
+            assert loaded == len(expected) > 0
+    finally:
+        conn.close()
+        databases.drop(url)
+
+
 def test_a_load_blocked_by_another_session_says_what_to_do(loaded, landing, monkeypatch):
     url, conn, _ = loaded
     before = counts(conn)
