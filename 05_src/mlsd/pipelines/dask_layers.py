@@ -26,8 +26,7 @@ Example
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import dask.dataframe as dd
@@ -35,8 +34,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from psycopg2 import sql
 
-from mlsd import db
-from mlsd.config import resolve
+from mlsd import _dask, db
 from mlsd.data import CATEGORY_CANONICAL, CATEGORY_COLUMNS, PRIMARY_KEYS, SENTINEL_CODES
 
 __all__ = [
@@ -82,33 +80,18 @@ def default_npartitions(landing_dir: str | Path, tables: Sequence[str] = JOB_TAB
     return max(1, round(largest * IN_MEMORY_PER_PARQUET_BYTE / TARGET_PARTITION_BYTES))
 
 
-def _distributed() -> tuple[type, type]:
-    """Dask's ``Client`` and ``LocalCluster`` (a second or more to import), loaded when a cluster starts."""
-    from distributed import Client, LocalCluster
-
-    return Client, LocalCluster
-
-
-@contextlib.contextmanager
-def dask_client(address: str | None = None, *, n_workers: int = 2, memory_limit: str = "2GiB") -> Iterator:
+def dask_client(
+    address: str | None = None, *, n_workers: int = 2, memory_limit: str = "2GiB", processes: bool = True
+):
     """A Dask client: the cluster at ``address`` / ``DASK_SCHEDULER_ADDRESS``, else a local one.
 
-    The local cluster has ``n_workers`` single-threaded worker processes, each with
-    ``memory_limit``; beyond it workers spill to disk rather than fail.
+    The local cluster has ``n_workers`` single-threaded workers, each with ``memory_limit``;
+    beyond it workers spill to disk rather than fail. They are processes, or threads of this
+    one with ``processes=False`` (quick to start, for a notebook). The client is Dask's default
+    scheduler until it is closed; use it as a context manager or call ``close()``, which also
+    stops a local cluster. See :func:`mlsd._dask.client`.
     """
-    Client, LocalCluster = _distributed()
-    target = resolve("DASK_SCHEDULER_ADDRESS", address)
-    if target:
-        with Client(target) as client:
-            yield client
-        return
-    with (
-        LocalCluster(
-            n_workers=n_workers, threads_per_worker=1, memory_limit=memory_limit, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        yield client
+    return _dask.client(address, n_workers=n_workers, memory_limit=memory_limit, processes=processes)
 
 
 def read_landing(landing_dir: str | Path, table: str):

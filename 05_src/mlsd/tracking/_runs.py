@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,7 +12,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from mlsd.config import get_settings
+from mlsd import _dask
 from mlsd.tracking._figures import _figure_makers
 from mlsd.tracking._models import _log_sklearn_model
 from mlsd.tracking._params import _PARAM_LENGTH, _param_text, _scoring, flatten_params
@@ -267,40 +266,30 @@ class SearchOptions:
             raise ValueError(f"n_iter must be a positive whole number, got {self.n_iter!r}.")
 
 
-def _distributed() -> tuple[type, type]:
-    """Dask's ``Client`` and ``LocalCluster``, imported on first use (a second or more): only searches on Dask need them."""
-    from distributed import Client, LocalCluster
+def _distributed_client() -> type:
+    """Dask's ``Client``, imported on first use (a second or more): only searches on Dask need it."""
+    from distributed import Client
 
-    return Client, LocalCluster
+    return Client
 
 
 @contextlib.contextmanager
 def _parallel(use_dask: bool | None, n_jobs: int | None) -> Iterator[int | None]:
-    """Run joblib work locally (yield ``n_jobs``) or on a Dask cluster (yield -1)."""
-    address = get_settings().dask_scheduler_address
+    """Run joblib work locally (yield ``n_jobs``) or on a Dask cluster (yield -1).
+
+    On Dask: the client the caller already made, else :func:`mlsd._dask.client` (the cluster in
+    ``DASK_SCHEDULER_ADDRESS``, or a local one of up to two worker processes for this search).
+    """
     if use_dask is None:
-        use_dask = bool(address)
+        use_dask = bool(_dask.scheduler_address())
     if not use_dask:
         yield n_jobs
         return
-    Client, LocalCluster = _distributed()
-
     with contextlib.ExitStack() as stack:
         try:
-            Client.current()  # a client the caller already made: use it
+            _distributed_client().current()  # a client the caller already made: use it
         except ValueError:
-            if address:
-                stack.enter_context(Client(address, set_as_default=True))
-            else:
-                cluster = stack.enter_context(
-                    LocalCluster(
-                        n_workers=min(2, os.cpu_count() or 1),
-                        threads_per_worker=1,
-                        dashboard_address=":0",  # any free port: 8787 may be taken
-                        silence_logs=logging.ERROR,
-                    )
-                )
-                stack.enter_context(Client(cluster, set_as_default=True))
+            stack.enter_context(_dask.client(n_workers=min(2, os.cpu_count() or 1), memory_limit=None))
         stack.enter_context(joblib.parallel_config(backend="dask"))
         yield -1
 
