@@ -20,15 +20,21 @@ from mlsd.grading._common import (
     list_assignments,
 )
 from mlsd.grading._final import final_grades, write_final
+from mlsd.grading._limits import GradingOptions, Limits
 from mlsd.grading._many import changed_files, grade_cohort, grade_pr
 from mlsd.grading._release import ReleaseWarning, release
-from mlsd.grading._results import Question, Result
+from mlsd.grading._results import Question, Result, Review
+from mlsd.grading._sandbox import SandboxUnavailable
 
 __all__ = [
     "GradingError",
+    "GradingOptions",
+    "Limits",
     "Question",
     "ReleaseWarning",
     "Result",
+    "Review",
+    "SandboxUnavailable",
     "assignments_dir",
     "autograde",
     "branch_name",

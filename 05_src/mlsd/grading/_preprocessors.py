@@ -2,27 +2,28 @@
 
 - :class:`GradingExecute` runs the notebook like nbgrader's ``Execute`` but enforces a whole-notebook
   limit, survives a dead or unresponsive kernel (the cells after it are marked as not run instead of
-  failing the whole autograde), and appends one line per executed cell to a progress file so that a
-  run killed from outside can still be scored.
-- :class:`TruncateOutputs` bounds every output (a 10 MB print is cut to ``max_chars``).
-- :class:`SaveAutoGradesIgnoringStderr` scores a test cell on its error output only: nbgrader 0.9
-  gives zero to any cell that wrote to stderr, so a warning raised by correct code would cost points.
+  failing the whole autograde), keeps each cell's and the notebook's output within limits, takes
+  check values (see :mod:`mlsd.grading.extraction`) out of the outputs, ignores widget messages and
+  display updates, and appends one line per executed cell to a progress file: the grader's own
+  record of how each cell ran and what it sent. Scores are computed from that file by the grader,
+  never inside this process's notebook.
+- :class:`TruncateOutputs` bounds every output kept for graders (a 10 MB print is cut to ``max_chars``).
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import time
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
-from nbgrader import utils
-from nbgrader.preprocessors import Execute, NbGraderPreprocessor, SaveAutoGrades
+from nbformat.v4 import output_from_msg
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Integer, Unicode
 
 from mlsd.grading._common import first_cell_line
+from mlsd.grading.extraction import MIME_TYPE as RECORD_MIME
 
 NOTEBOOK_TIMEOUT = "NotebookTimeout"
 CELL_TIMEOUT = "CellTimeoutError"
@@ -34,7 +35,7 @@ def error_output(ename: str, evalue: str) -> NotebookNode:
 
 
 class GradingExecute(Execute):
-    """nbgrader's ``Execute`` with a notebook time limit, dead-kernel handling and a progress log."""
+    """nbgrader's ``Execute`` with limits, dead-kernel handling and the grader's record of each cell."""
 
     notebook_timeout = Integer(
         600, help="Seconds the whole notebook may run; cells not reached by then are not run."
@@ -42,17 +43,82 @@ class GradingExecute(Execute):
     progress_file = Unicode("", help="JSON-lines file: one line per code cell, written as it finishes.").tag(
         config=True
     )
+    output_limit_cell = Integer(256 * 1024, help="Bytes of output kept per cell.").tag(config=True)
+    output_limit_notebook = Integer(2048 * 1024, help="Bytes of output kept per notebook.").tag(config=True)
+    record_limit_notebook = Integer(64 * 1024 * 1024, help="Bytes of check values per notebook.").tag(
+        config=True
+    )
 
     def preprocess(self, nb, resources=None, km=None):
         self._deadline = time.monotonic() + self.notebook_timeout
         self._cell_limit = self.timeout
         self._stopped: tuple[str, str] | None = None
+        self._sizes: dict[int, int] = {}
+        self._notebook_size = 0
+        self._record_size = 0
+        self._dropped: dict[int, int] = {}
+        self._records: dict[int, list] = {}
+        self._replies: dict[int, str] = {}
         self._progress = open(self.progress_file, "a", encoding="utf-8") if self.progress_file else None  # noqa: SIM115
         try:
             return super().preprocess(nb, resources, km)
         finally:
             if self._progress is not None:
                 self._progress.close()
+
+    async def async_start_new_kernel_client(self):
+        client = await super().async_start_new_kernel_client()
+        close = getattr(self.km, "close_channel_folder", None)
+        if close is not None:
+            close()  # the kernel's sockets exist now: learner code may not add files there
+        return client
+
+    # -- what the kernel sends ------------------------------------------------------------------
+    def output(self, outs, msg, display_id, cell_index):
+        """Keep an output within the cell's and the notebook's limits; take check values aside."""
+        try:
+            out = output_from_msg(msg)
+        except ValueError:
+            return None
+        data = out.get("data", {})
+        if RECORD_MIME in data:
+            size = len(json.dumps(data[RECORD_MIME]))
+            self._record_size += size
+            within = self._record_size <= self.record_limit_notebook
+            self._records.setdefault(cell_index, []).append(
+                data[RECORD_MIME] if within else {"oversized": size}
+            )
+            return None  # check values never stay in the notebook
+        if out.get("output_type") == "error":  # always kept, so an error cannot hide behind a flood
+            out["evalue"] = str(out.get("evalue", ""))[:2000]
+            out["traceback"] = [str(line)[:500] for line in out.get("traceback", [])[:50]]
+            outs.append(out)
+            return out
+        size = len(json.dumps(out))
+        used = self._sizes.get(cell_index, 0)
+        if used + size > self.output_limit_cell or self._notebook_size + size > self.output_limit_notebook:
+            self._dropped[cell_index] = self._dropped.get(cell_index, 0) + size
+            return None
+        self._sizes[cell_index] = used + size
+        self._notebook_size += size
+        if self.clear_before_next_output:
+            outs[:] = []
+            self.clear_before_next_output = False
+        outs.append(out)
+        return out
+
+    async def _check_raise_for_error(self, cell, cell_index, exec_reply):
+        content = (exec_reply or {}).get("content", {})
+        self._replies[cell_index] = str(content.get("status", ""))[:20]
+        return await super()._check_raise_for_error(cell, cell_index, exec_reply)
+
+    def handle_comm_msg(self, outs, msg, cell_index):
+        """Widgets are not graded: their messages cannot redirect or rewrite outputs."""
+        return None
+
+    def _update_display_id(self, display_id, msg):
+        """An output never changes after its cell: updates of earlier displays are ignored."""
+        return None
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code" or not cell.source.strip():
@@ -84,12 +150,7 @@ class GradingExecute(Execute):
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
-            cell.outputs.append(
-                error_output(
-                    KERNEL_DIED,
-                    "the kernel died while running this cell (os._exit(), a crash, or running out of memory)",
-                )
-            )
+            cell.outputs.append(error_output(KERNEL_DIED, "the kernel died while running this cell"))
             self._stopped = (KERNEL_DIED, f"not run: the kernel died in cell {index + 1}")
             state = "died"
         except CellTimeoutError:
@@ -113,57 +174,25 @@ class GradingExecute(Execute):
         meta = cell.metadata.get("nbgrader", {})
         errors = [
             {
-                "ename": str(o.get("ename", ""))[:200],
-                "evalue": str(o.get("evalue", ""))[:2000],
+                "ename": str(o.get("ename", ""))[:100],
+                "evalue": str(o.get("evalue", ""))[:500],
                 "line": first_cell_line(o.get("traceback", [])),
             }
             for o in cell.outputs
             if o.get("output_type") == "error"
         ]
-        score = None
-        if meta.get("grade") and cell.cell_type == "code" and not meta.get("solution"):
-            score = score_test_cell(cell, self.log)[0]
         line = {
             "index": index,
             "grade_id": meta.get("grade_id"),
             "state": state,
+            "reply": self._replies.pop(index, None),
             "errors": errors,
-            "score": score,
+            "records": self._records.pop(index, []),
+            "dropped_output": self._dropped.get(index, 0),
+            "exit_code": getattr(self.km, "exit_code", None) if state == "died" else None,
         }
         self._progress.write(json.dumps(line) + "\n")
         self._progress.flush()
-
-
-def score_test_cell(cell, log=None) -> tuple[float | None, float]:
-    """nbgrader's ``determine_grade`` on the cell without its stderr output, never raising.
-
-    A test cell scores zero when it raised an error, the number it displays as partial credit
-    (clamped to 0..points), or full points otherwise.
-    """
-    cleaned = copy.deepcopy(cell)
-    if cleaned.cell_type == "code":
-        cleaned.outputs = [
-            o for o in cleaned.outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
-        ]
-    try:
-        return utils.determine_grade(cleaned, log)
-    except (ValueError, KeyError, TypeError):
-        max_points = float(cell.metadata["nbgrader"].get("points", 0) or 0)
-        failed = any(o.get("output_type") == "error" for o in cleaned.get("outputs", []))
-        return (0.0 if failed else max_points), max_points
-
-
-class SaveAutoGradesIgnoringStderr(SaveAutoGrades):
-    """``SaveAutoGrades`` that ignores stderr output (warnings, progress bars) when scoring test cells."""
-
-    def _add_score(self, cell, resources) -> None:
-        grade = self.gradebook.find_grade(
-            cell.metadata["nbgrader"]["grade_id"], self.notebook_id, self.assignment_id, self.student_id
-        )
-        auto_score, _ = score_test_cell(cell, self.log)
-        grade.auto_score = auto_score
-        grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
-        self.gradebook.db.commit()
 
 
 class TruncateOutputs(NbGraderPreprocessor):

@@ -2,14 +2,15 @@
 
 It runs inside a temporary nbgrader course and does what needs nbgrader:
 ``generate_assignment`` (gradebook and learner copy from the trusted sources), then, for an
-autograde job, repairs the submission against that learner copy, runs ``autograde`` with the
-course's settings plus ours (forced kernel, time limits, missing cells added back, stderr
-ignored when scoring), and reads the gradebook. It writes ``outcome.json`` in the job's work
-folder; the parent builds the results from it and from the autograded notebook.
+autograde job, repairs the submission against that learner copy and runs ``autograde`` with the
+course's settings plus ours (the graded kernel of ``_kernel``, in its sandbox; time and output
+limits; missing cells added back). It scores nothing: the progress file written by
+:class:`~mlsd.grading._preprocessors.GradingExecute` records how each cell ran and the values
+its checks sent, and the grader compares those outside this process. ``outcome.json`` in the
+job's work folder says whether the run completed and what the repair restored.
 
-The parent kills this process (and the kernel it started) when it overruns the notebook's
-time limit; the progress file written by :class:`~mlsd.grading._preprocessors.GradingExecute`
-then tells which cells ran.
+This process is the grader's, never the learner's: the kernel runs in its own sandbox, and the
+parent kills this process (and with it the sandbox) when it overruns the notebook's time limit.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ def enforced_config(job: dict):
     from traitlets.config import Config
 
     from mlsd.grading._common import KERNEL_NAME
+    from mlsd.grading._limits import Limits
 
     c = Config()
     c.CourseDirectory.root = job["course"]
@@ -34,14 +36,24 @@ def enforced_config(job: dict):
     c.CourseDirectory.assignment_id = ""
     c.GenerateAssignment.create_assignment = True
     c.Autograde.create_student = True
+    limits = job.get("limits") or Limits().to_dict()
     c.Execute.kernel_name = KERNEL_NAME
-    c.Execute.timeout = int(job.get("cell_timeout", 60))
+    kernel = job.get("kernel")
+    if kernel is not None:
+        c.Execute.kernel_manager_class = "mlsd.grading._kernel_manager.GradedKernelManager"
+        c.GradedKernelManager.channel = kernel["channel"]
+        if not kernel["sandbox"]:
+            c.GradedKernelManager.workspace = kernel["workspace"]
+            c.GradedKernelManager.environment_file = str(Path(kernel["root"]) / "kernel_env.json")
+    c.Execute.timeout = int(limits["cell_timeout"])
     c.Execute.startup_timeout = 120
     c.Execute.interrupt_on_timeout = True
     c.Execute.raise_on_iopub_timeout = True
     c.Execute.shutdown_kernel = "immediate"
-    c.GradingExecute.notebook_timeout = int(job.get("notebook_timeout", 600))
+    c.GradingExecute.notebook_timeout = int(limits["notebook_timeout"])
     c.GradingExecute.progress_file = str(Path(job["work"]) / "progress.jsonl")
+    c.GradingExecute.output_limit_cell = int(limits["output_kb_cell"]) * 1024
+    c.GradingExecute.output_limit_notebook = int(limits["output_kb_notebook"]) * 1024
     c.OverwriteCells.add_missing_cells = True
     c.LimitOutput.max_lines = 1000
     c.LimitOutput.max_traceback = 100
@@ -51,8 +63,6 @@ def enforced_config(job: dict):
         "nbconvert.preprocessors.ClearMetadataPreprocessor",
         "nbgrader.preprocessors.LimitOutput",
         "mlsd.grading._preprocessors.TruncateOutputs",
-        "mlsd.grading._preprocessors.SaveAutoGradesIgnoringStderr",
-        "nbgrader.preprocessors.AssignLatePenalties",
         "nbgrader.preprocessors.CheckCellMetadata",
     ]
     return c
@@ -116,10 +126,9 @@ def generate_assignment(job: dict, config) -> None:
 
 def autograde(job: dict, config) -> dict:
     import nbformat
-    from nbgrader.api import Gradebook
     from nbgrader.converters import Autograde
 
-    from mlsd.grading._common import NBGRADER_STUDENT
+    from mlsd.grading._common import NBGRADER_STUDENT, grade_id
     from mlsd.grading._repair import read_submission, repair
 
     course, work = Path(job["course"]), Path(job["work"])
@@ -134,7 +143,16 @@ def autograde(job: dict, config) -> dict:
     target.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(fixed.notebook, target)
 
-    # The kernel's relative paths reach the temporary course: leave no solutions or hidden tests there
+    from mlsd.grading._common import is_grade, is_solution
+
+    originals = {grade_id(c): c.source.strip() for c in release.cells if grade_id(c)}
+    unanswered = [
+        grade_id(c)
+        for c in fixed.notebook.cells
+        if is_grade(c) and is_solution(c) and c.source.strip() == originals.get(grade_id(c))
+    ]
+
+    # Nothing of the instructors' stays where a kernel without a sandbox (--no-sandbox) could read it
     # (support files stay; autograde copies them next to the notebook and needs no source notebook).
     import shutil
 
@@ -148,23 +166,7 @@ def autograde(job: dict, config) -> dict:
     converter.create_student = True
     converter.start()
 
-    grades = {}
-    with Gradebook(job["db_url"]) as gb:
-        submitted = gb.find_submission_notebook(name, job["assignment"], NBGRADER_STUDENT)
-        for grade in submitted.grades:
-            grades[grade.name] = {
-                "auto_score": grade.auto_score,
-                "score": grade.score,
-                "max_score": grade.max_score,
-                "needs_manual_grade": bool(grade.needs_manual_grade),
-            }
-        comments = {c.name: c.auto_comment for c in submitted.comments}
-    return {
-        "flags": fixed.flags,
-        "kernel_changed": fixed.kernel_changed,
-        "grades": grades,
-        "comments": comments,
-    }
+    return {"flags": fixed.flags, "kernel_changed": fixed.kernel_changed, "unanswered": unanswered}
 
 
 def main(argv: list[str] | None = None) -> int:
