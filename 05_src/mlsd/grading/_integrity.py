@@ -298,10 +298,12 @@ def scan_submission(submitted, source_nb) -> Review:
     reasons: list[str] = []
     solutions = {}
     for cell in source_nb.cells:
-        if is_solution(cell) and grade_id(cell):
-            match = _SOLUTION.search(cell.get("source", ""))
-            if match and cell.get("cell_type") == "code":
-                solutions[grade_id(cell)] = _normalise(match.group(1))
+        if is_solution(cell) and grade_id(cell) and cell.get("cell_type") == "code":
+            text = cell.get("source", "")
+            if _SOLUTION.search(text):  # the answer as the instructors wrote it, markers removed
+                solutions[grade_id(cell)] = _normalise(
+                    re.sub(r"^\s*### (BEGIN|END) SOLUTION\s*$", "", text, flags=re.M)
+                )
     instructor_lines = _instructor_lines(source_nb)
     copied = 0
     for number, cell in enumerate(submitted.cells, start=1):
@@ -311,7 +313,7 @@ def scan_submission(submitted, source_nb) -> Review:
         text = cell.get("source", "")
         if cell.get("cell_type") == "code":
             reasons += [f"cell {number}: {finding}" for finding in scan_code(text)]
-        if cid in solutions and solutions[cid] and solutions[cid] in _normalise(text):
+        if cid in solutions and solutions[cid] == _normalise(text):
             copied += 1
         elif any(line in text for line in instructor_lines) or BEGIN_HIDDEN in text:
             reasons.append(f"cell {number}: holds text of the instructors' solutions or hidden tests")

@@ -101,7 +101,7 @@ def died_because(cell: dict, limits: Limits) -> str:
     if code in (128 + 24, -24):  # SIGXCPU
         return f"it reached {limits.describe('cpu_seconds')}"
     if code in (128 + 9, -9):
-        return f"it was killed (most often by reaching {limits.describe('memory_mb')})"
+        return "it was killed (by the system when memory ran out, or after ignoring the CPU time limit)"
     if code in (128 + 25, -25):  # SIGXFSZ
         return f"it reached {limits.describe('file_size_mb')}"
     return "it crashed or exited (os._exit(), a crash, or running out of memory)"
