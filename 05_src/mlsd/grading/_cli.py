@@ -34,12 +34,11 @@ def _path_part(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._") or "learner"
 
 
-def _options(args: argparse.Namespace) -> dict:
-    return {
-        "cell_timeout": args.cell_timeout,
-        "notebook_timeout": args.notebook_timeout,
-        "database_url": args.database_url,
-    }
+def _options(args: argparse.Namespace):
+    from mlsd.grading import GradingOptions, Limits
+
+    limits = Limits.from_options(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout)
+    return GradingOptions(limits=limits, sandbox=not args.no_sandbox, database_url=args.database_url)
 
 
 def cmd_grade_release(args: argparse.Namespace) -> int:
@@ -61,7 +60,7 @@ def cmd_grade_autograde(args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else _default_out(args.assignment, _path_part(args.learner))
     result = autograde(
-        args.assignment, args.notebook, args.learner, out_dir=out, course=_course(args), **_options(args)
+        args.assignment, args.notebook, args.learner, out_dir=out, course=_course(args), options=_options(args)
     )
     print(result.summary_markdown())
     print(f"Results, summary and feedback in {out}.")
@@ -79,7 +78,7 @@ def cmd_grade_pr(args: argparse.Namespace) -> int:
         out_dir=out,
         learner=args.learner,
         course=_course(args),
-        **_options(args),
+        options=_options(args),
     )
     print((out / "summary.md").read_text(encoding="utf-8"))
     print(f"Results in {out}.")
@@ -97,7 +96,7 @@ def cmd_grade_cohort(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         course=_course(args),
         jobs=args.jobs,
-        **_options(args),
+        options=_options(args),
     )
     counts = frame["status"].value_counts().to_dict() if len(frame) else {}
     print(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "No learner folders found.")
@@ -144,6 +143,11 @@ def add_grade_commands(commands: argparse._SubParsersAction, add: Callable) -> a
         parser.add_argument(
             "--database-url",
             help="PostgreSQL server for the scratch database (default: DATABASE_URL or the embedded server)",
+        )
+        parser.add_argument(
+            "--no-sandbox",
+            action="store_true",
+            help="run without the sandbox: for the instructors' own notebooks only (results say sandbox: none)",
         )
 
     release = add(

@@ -56,7 +56,7 @@ def test_changed_files_lists_the_pull_request(pr_repo):
     ]
 
 
-def test_grade_pr_grades_the_notebook_and_notes_other_files(pr_repo, course, pg_url, tmp_path, monkeypatch):
+def test_grade_pr_grades_the_notebook_and_notes_other_files(pr_repo, course, grading_options, tmp_path, monkeypatch):
     step_summary = tmp_path / "step_summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
     # The working tree is the base: the submission is read from git, not from the checkout.
@@ -68,7 +68,7 @@ def test_grade_pr_grades_the_notebook_and_notes_other_files(pr_repo, course, pg_
         out_dir=tmp_path / "out",
         course=course,
         learner="ada",
-        database_url=pg_url,
+        options=grading_options,
     )
     assert len(results) == 1
     result = results[0]
@@ -100,7 +100,7 @@ def test_grade_pr_reports_a_bad_ref(pr_repo, course, tmp_path):
         grade_pr("no-such-branch", repo=pr_repo, out_dir=tmp_path, course=course)
 
 
-def test_grade_cohort_solved_blank_and_missing(tmp_path, blank, make_submission, course, pg_url):
+def test_grade_cohort_solved_blank_and_missing(tmp_path, blank, make_submission, course, grading_options):
     submissions = tmp_path / "submissions"
     (submissions / "alice").mkdir(parents=True)
     shutil.copy(make_submission("cohort"), submissions / "alice" / "demo.ipynb")  # flat layout
@@ -109,12 +109,12 @@ def test_grade_cohort_solved_blank_and_missing(tmp_path, blank, make_submission,
     (submissions / "carol").mkdir()  # nothing submitted
     (submissions / ".git").mkdir()  # not a learner
     frame = grade_cohort(
-        submissions, "demo", out_dir=tmp_path / "out", progress=False, course=course, database_url=pg_url
+        submissions, "demo", out_dir=tmp_path / "out", progress=False, course=course, options=grading_options
     )
     assert list(frame["learner"]) == ["alice", "bob", "carol"]
     assert list(frame["status"]) == ["graded", "graded", "missing"]
     assert list(frame["score"]) == [8, 0, 0] and set(frame["max_score"]) == {10}
-    assert list(frame.columns[4:]) == [
+    assert list(frame.columns[5:]) == [
         "test_add_visible",
         "test_add_hidden",
         "test_count",
@@ -127,13 +127,15 @@ def test_grade_cohort_solved_blank_and_missing(tmp_path, blank, make_submission,
     assert (tmp_path / "out" / "carol" / "results.json").is_file()
 
 
-def test_grade_cohort_in_parallel_gives_the_same_gradebook(tmp_path, blank, make_submission, course, pg_url):
+def test_grade_cohort_in_parallel_gives_the_same_gradebook(
+    tmp_path, blank, make_submission, course, grading_options
+):
     submissions = tmp_path / "submissions"
     for learner, source in {"ann": make_submission("parallel"), "ben": blank, "cat": blank}.items():
         (submissions / learner).mkdir(parents=True)
         shutil.copy(source, submissions / learner / "demo.ipynb")
     (submissions / "dan").mkdir()  # nothing submitted
-    options = {"progress": False, "course": course, "database_url": pg_url}
+    options = {"progress": False, "course": course, "options": grading_options}
     one = grade_cohort(submissions, "demo", out_dir=tmp_path / "one", jobs=1, **options)
     two = grade_cohort(submissions, "demo", out_dir=tmp_path / "two", jobs=2, **options)
     pd.testing.assert_frame_equal(one, two)
