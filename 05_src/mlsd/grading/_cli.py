@@ -60,7 +60,12 @@ def cmd_grade_autograde(args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else _default_out(args.assignment, _path_part(args.learner))
     result = autograde(
-        args.assignment, args.notebook, args.learner, out_dir=out, course=_course(args), options=_options(args)
+        args.assignment,
+        args.notebook,
+        args.learner,
+        out_dir=out,
+        course=_course(args),
+        options=_options(args),
     )
     print(result.summary_markdown())
     print(f"Results, summary and feedback in {out}.")
