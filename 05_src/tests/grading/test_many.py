@@ -56,7 +56,9 @@ def test_changed_files_lists_the_pull_request(pr_repo):
     ]
 
 
-def test_grade_pr_grades_the_notebook_and_notes_other_files(pr_repo, course, grading_options, tmp_path, monkeypatch):
+def test_grade_pr_grades_the_notebook_and_notes_other_files(
+    pr_repo, course, grading_options, tmp_path, monkeypatch
+):
     step_summary = tmp_path / "step_summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
     # The working tree is the base: the submission is read from git, not from the checkout.
