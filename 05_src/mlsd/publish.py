@@ -118,7 +118,9 @@ def _contents(root: Path) -> dict[str, bytes]:
     return dict(sorted(files.items()))
 
 
-def publish(out: str | os.PathLike, *, source: str | os.PathLike | None = None, commit: bool = True) -> Published:
+def publish(
+    out: str | os.PathLike, *, source: str | os.PathLike | None = None, commit: bool = True
+) -> Published:
     """Write the learners' repository into ``out`` (see the module docstring).
 
     Parameters
@@ -133,7 +135,9 @@ def publish(out: str | os.PathLike, *, source: str | os.PathLike | None = None, 
     root = Path(source) if source is not None else repo_root()
     out = Path(out).resolve()
     if out == root.resolve() or root.resolve() in out.parents:
-        raise PublishError(f"--out {out} is inside the instructors' repository: publish to a folder outside it.")
+        raise PublishError(
+            f"--out {out} is inside the instructors' repository: publish to a folder outside it."
+        )
     files = _contents(root)
     out.mkdir(parents=True, exist_ok=True)
     for existing in sorted(out.rglob("*"), reverse=True):
@@ -216,7 +220,12 @@ def private_texts(root: Path | None = None, min_length: int = 30) -> dict[str, s
                 for block in pattern.findall(text):
                     private.setdefault(where, set()).update(_lines(block, min_length))
             public |= _lines(_HIDDEN.sub("", _SOLUTION.sub("", text)), min_length)
-    for folder, pattern in (("answer_keys", "*.md"), ("quizzes", "*.md"), ("rubrics", "*.md"), ("nbgrader/checks", "*.py")):
+    for folder, pattern in (
+        ("answer_keys", "*.md"),
+        ("quizzes", "*.md"),
+        ("rubrics", "*.md"),
+        ("nbgrader/checks", "*.py"),
+    ):
         for path in sorted((team / folder).rglob(pattern)):
             private.setdefault(path.relative_to(root).as_posix(), set()).update(
                 _lines(path.read_text(encoding="utf-8"), min_length)

@@ -100,8 +100,14 @@ def _has_submissions(course: Path, assignment: str) -> bool:
             return False
 
 
-def record_result(course: Path, result: Result) -> None:
-    """Record one graded submission in the persistent gradebook (replacing an earlier one)."""
+def record_result(course: Path, result: Result, submitted: Path | None = None) -> None:
+    """Record one graded submission in the persistent gradebook (replacing an earlier one).
+
+    ``submitted`` is the notebook as the learner handed it in (copied to ``submitted/``); the
+    executed one goes to ``autograded/``, where formgrader reads it.
+    """
+
+    import nbformat
     from nbgrader.api import Gradebook, MissingEntry
 
     _patch_nbgrader()
@@ -110,12 +116,15 @@ def record_result(course: Path, result: Result) -> None:
         gb.update_or_create_student(result.learner)
         with contextlib.suppress(MissingEntry):
             gb.remove_submission(result.assignment, result.learner)
-        if result.status in ("missing",):
-            return
+    for folder in ("submitted", "autograded"):
+        shutil.rmtree(Path(course) / folder / result.learner / result.assignment, ignore_errors=True)
+    if result.status == "missing":
+        return
+    with Gradebook(gradebook_url(course)) as gb:
         gb.add_submission(result.assignment, result.learner)
-        submitted = gb.find_submission_notebook(notebook, result.assignment, result.learner)
+        record = gb.find_submission_notebook(notebook, result.assignment, result.learner)
         by_id = {q.id: q for q in result.questions}
-        for grade in submitted.grades:
+        for grade in record.grades:
             question = by_id.get(grade.name)
             if question is None:
                 continue
@@ -124,30 +133,32 @@ def record_result(course: Path, result: Result) -> None:
             else:
                 grade.auto_score = question.points or 0.0
                 grade.needs_manual_grade = False
-        for comment in submitted.comments:
+        for comment in record.comments:
             question = by_id.get(comment.name)
             if question is not None and question.message and question.status != "needs_manual_grade":
                 comment.auto_comment = question.message
-        submitted.flagged = bool(result.review.required) or result.status != "graded"
+        record.flagged = bool(result.review.required) or result.status != "graded"
         gb.db.commit()
-    for folder, nb in (("submitted", result.autograded), ("autograded", result.autograded)):
-        target = Path(course) / folder / result.learner / result.assignment / result.notebook
-        if nb is None:
-            continue
-        import nbformat
-
+    folder = Path(course) / "autograded" / result.learner / result.assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    if result.autograded is not None:
+        nbformat.write(result.autograded, folder / result.notebook)
+    if result.out_dir is not None and (result.out_dir / "results.json").is_file():
+        shutil.copyfile(result.out_dir / "results.json", folder / "results.json")
+    if submitted is not None and submitted.is_file():
+        target = Path(course) / "submitted" / result.learner / result.assignment / result.notebook
         target.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, target)
-    if result.out_dir is not None:
-        shutil.copyfile(
-            result.out_dir / "results.json", _results_copy(course, result.assignment, result.learner)
-        )
+        shutil.copyfile(submitted, target)
 
 
-def _results_copy(course: Path, assignment: str, learner: str) -> Path:
-    target = Path(course) / "autograded" / learner / assignment / "results.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return target
+def _waiting_for_review(course: Path, assignment: str, learner: str) -> str:
+    path = Path(course) / "autograded" / learner / assignment / "results.json"
+    data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    if data.get("status") not in (None, "graded"):
+        message = (data.get("questions") or [{}])[0].get("message", "")
+        return f"a person should look at the submission ({data['status']}: {message})"
+    reasons = "; ".join(data.get("review_reasons", [])[:3])
+    return f"review required ({reasons})" if reasons else "review required"
 
 
 # -- complete / incomplete / missing --------------------------------------------------------------
@@ -189,7 +200,7 @@ def decide(course: Path | None, assignment: str, learners: list[str] | None = No
             waiting = []
             for nb in submission.notebooks:
                 if nb.flagged:
-                    waiting.append("review required (see results.json review_reasons)")
+                    waiting.append(_waiting_for_review(course, assignment, learner))
                 for grade in nb.grades:
                     cell = grade.cell
                     if cell.cell_type == "code" and not _is_manual(grade):
@@ -279,7 +290,7 @@ def feedback_texts(course: Path | None, assignment: str) -> dict[str, str]:
                 comments = {c.name: c for c in nb.comments}
                 for grade in nb.grades:
                     question = messages.get(grade.name, {})
-                    points = grade.score
+                    points = grade.manual_score if grade.manual_score is not None else grade.auto_score
                     total += points or 0.0
                     maximum += grade.max_score or 0.0
                     status = question.get("status", "")

@@ -276,6 +276,8 @@ def scan_code(source: str) -> list[str]:
 
 
 def _normalise(code: str) -> str:
+    """Code without blank lines, trailing spaces and solution markers, for comparing answers."""
+    code = re.sub(r"^\s*### (BEGIN|END) SOLUTION\s*$", "", code, flags=re.M)
     return "\n".join(line.rstrip() for line in code.strip().splitlines() if line.strip())
 
 
@@ -301,9 +303,7 @@ def scan_submission(submitted, source_nb) -> Review:
         if is_solution(cell) and grade_id(cell) and cell.get("cell_type") == "code":
             text = cell.get("source", "")
             if _SOLUTION.search(text):  # the answer as the instructors wrote it, markers removed
-                solutions[grade_id(cell)] = _normalise(
-                    re.sub(r"^\s*### (BEGIN|END) SOLUTION\s*$", "", text, flags=re.M)
-                )
+                solutions[grade_id(cell)] = _normalise(text)
     instructor_lines = _instructor_lines(source_nb)
     copied = 0
     for number, cell in enumerate(submitted.cells, start=1):

@@ -18,6 +18,7 @@ from mlsd.grading._common import (
     list_assignments,
     question_specs,
 )
+from mlsd.grading._gradebook import record_result, register_assignment
 from mlsd.grading._limits import GradingOptions
 from mlsd.grading._results import Result, ungraded
 
@@ -210,6 +211,7 @@ def grade_cohort(
     course: str | os.PathLike | None = None,
     jobs: int = 1,
     options: GradingOptions | None = None,
+    record: bool = True,
     on_result=None,
 ) -> pd.DataFrame:
     """Grade one assignment for every learner folder in ``submissions_dir``.
@@ -241,6 +243,9 @@ def grade_cohort(
         per core is a good choice; results do not depend on it.
     options : GradingOptions, optional
         Passed to :func:`autograde`.
+    record : bool
+        Record every result in the course's persistent nbgrader gradebook (``gradebook.db``,
+        ``submitted/``, ``autograded/`` in ``course``), where formgrader shows them (default).
     on_result : callable, optional
         Called with each :class:`Result` as it is written (in the calling thread, in learner order).
 
@@ -268,6 +273,8 @@ def grade_cohort(
     notebooks = assignment_notebooks(course, assignment)
     if options.sandbox:
         check_available()
+    if record:
+        register_assignment(course, assignment)
     root = Path(submissions_dir)
     if not root.is_dir():
         raise GradingError(f"{root} is not a folder: it should hold one folder per learner.")
@@ -344,23 +351,25 @@ def grade_cohort(
                 bar.update()
         bar.close()
         results = [future.result() for future in futures]  # learner order, whatever finished first
+        rows = []
+        for (folder, notebook, taken), result in zip(tasks, results, strict=True):
+            if record:
+                record_result(course, result, submitted=taken[0] if taken[1] == "" else None)
+            if on_result is not None:
+                on_result(result)
+            row = {"learner": folder.name}
+            if several:
+                row["notebook"] = notebook.name
+            row.update(
+                status=result.status,
+                score=result.score,
+                max_score=result.max_score,
+                review="required" if result.review.required else "",
+            )
+            row.update({q.id: q.points for q in result.questions})
+            rows.append(row)
     finally:
         shutil.rmtree(private, ignore_errors=True)
-    rows = []
-    for (folder, notebook, _), result in zip(tasks, results, strict=True):
-        if on_result is not None:
-            on_result(result)
-        row = {"learner": folder.name}
-        if several:
-            row["notebook"] = notebook.name
-        row.update(
-            status=result.status,
-            score=result.score,
-            max_score=result.max_score,
-            review="required" if result.review.required else "",
-        )
-        row.update({q.id: q.points for q in result.questions})
-        rows.append(row)
     frame = pd.DataFrame.from_records(rows)
     if frame.empty:
         frame = pd.DataFrame(columns=["learner", "status", "score", "max_score", "review"])
