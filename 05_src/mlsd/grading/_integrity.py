@@ -281,18 +281,18 @@ def _normalise(code: str) -> str:
     return "\n".join(line.rstrip() for line in code.strip().splitlines() if line.strip())
 
 
-def _instructor_lines(source_nb) -> set[str]:
-    """Distinctive lines of the solutions and hidden tests (long enough not to be common code)."""
-    lines: set[str] = set()
+def _instructor_lines(source_nb) -> tuple[set[str], set[str]]:
+    """Distinctive lines of the solutions and of the hidden tests (long, and not in the visible parts)."""
+    solution: set[str] = set()
+    hidden: set[str] = set()
+    visible: set[str] = set()
     for cell in source_nb.cells:
         text = cell.get("source", "")
-        for pattern in (_SOLUTION, _HIDDEN):
+        for pattern, found in ((_SOLUTION, solution), (_HIDDEN, hidden)):
             for block in pattern.findall(text):
-                for line in block.splitlines():
-                    stripped = line.strip()
-                    if len(stripped) >= 40 and not stripped.startswith("###"):
-                        lines.add(stripped)
-    return lines
+                found |= {line.strip() for line in block.splitlines() if len(line.strip()) >= 40}
+        visible |= {line.strip() for line in _HIDDEN.sub("", _SOLUTION.sub("", text)).splitlines()}
+    return {line for line in solution if not line.startswith("###")} - visible, hidden - visible
 
 
 def scan_submission(submitted, source_nb) -> Review:
@@ -304,7 +304,7 @@ def scan_submission(submitted, source_nb) -> Review:
             text = cell.get("source", "")
             if _SOLUTION.search(text):  # the answer as the instructors wrote it, markers removed
                 solutions[grade_id(cell)] = _normalise(text)
-    instructor_lines = _instructor_lines(source_nb)
+    solution_lines, hidden_lines = _instructor_lines(source_nb)
     copied = 0
     for number, cell in enumerate(submitted.cells, start=1):
         cid = grade_id(cell)
@@ -313,12 +313,13 @@ def scan_submission(submitted, source_nb) -> Review:
         text = cell.get("source", "")
         if cell.get("cell_type") == "code":
             reasons += [f"cell {number}: {finding}" for finding in scan_code(text)]
+        lines = {line.strip() for line in text.splitlines()}
         if cid in solutions and solutions[cid] == _normalise(text):
             copied += 1
-        elif any(line in text for line in instructor_lines) or BEGIN_HIDDEN in text:
-            reasons.append(f"cell {number}: holds text of the instructors' solutions or hidden tests")
+        elif lines & hidden_lines or BEGIN_HIDDEN in text:
+            reasons.append(f"cell {number}: holds text of the instructors' hidden tests")
+        elif len(lines & solution_lines) >= 3:
+            reasons.append(f"cell {number}: holds {len(lines & solution_lines)} lines of the instructors' solution")
     if solutions and copied == len(solutions):
         reasons.insert(0, "every answer equals the instructors' solution")
-    elif copied:
-        reasons.insert(0, f"{copied} answer(s) equal the instructors' solution")
     return Review(bool(reasons), reasons)
