@@ -84,4 +84,6 @@ def test_only_visible_assert_messages_may_be_echoed(course):
     source = nbformat.read(course / "source" / "demo" / "demo.ipynb", as_version=4)
     messages = visible_messages(cell(source, "test_add_hidden").source)
     assert messages == {"add(10, 5) should be 15"}
-    assert "add should work for negative numbers" not in visible_messages(cell(source, "test_add_hidden").source)
+    assert "add should work for negative numbers" not in visible_messages(
+        cell(source, "test_add_hidden").source
+    )
