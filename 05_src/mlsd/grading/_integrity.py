@@ -319,7 +319,9 @@ def scan_submission(submitted, source_nb) -> Review:
         elif lines & hidden_lines or BEGIN_HIDDEN in text:
             reasons.append(f"cell {number}: holds text of the instructors' hidden tests")
         elif len(lines & solution_lines) >= 3:
-            reasons.append(f"cell {number}: holds {len(lines & solution_lines)} lines of the instructors' solution")
+            reasons.append(
+                f"cell {number}: holds {len(lines & solution_lines)} lines of the instructors' solution"
+            )
     if solutions and copied == len(solutions):
         reasons.insert(0, "every answer equals the instructors' solution")
     return Review(bool(reasons), reasons)
