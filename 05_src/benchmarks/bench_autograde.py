@@ -110,7 +110,7 @@ def bench_assignment(assignment: str, url: str, env: dict[str, str], work: Path,
         plain.append(plain_run(source, reference, url, env, work))
         seconds, result = graded(assignment, reference, options, work)
         sandboxed.append(seconds)
-        child.append(result.timings.get("nbgrader_setup", float("nan")))
+        child.append(result.timings.get("setup", float("nan")))
         unsandboxed.append(graded(assignment, reference, replace(options, sandbox=False), work)[0])
     return {
         "assignment": assignment,
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     ok = True
     print(
         f"\n{'assignment':<13} {'plain s':>8} {'1st (ref) s':>11} {'sandboxed s':>11} {'no sandbox s':>12} "
-        f"{'nbgrader s':>10} {'vs no sandbox':>13} {'vs plain':>9}  verdict"
+        f"{'setup s':>10} {'vs no sandbox':>13} {'vs plain':>9}  verdict"
     )
     for r in rows:
         vs_unsandboxed = r["sandboxed"] / r["unsandboxed"]

@@ -22,6 +22,7 @@ from mlsd.grading._execute import Execution, execute
 from mlsd.grading._integrity import scan_submission
 from mlsd.grading._limits import GradingOptions
 from mlsd.grading._reference import reference_values
+from mlsd.grading._release import cached_release
 from mlsd.grading._repair import read_submission
 from mlsd.grading._results import Result, ungraded
 from mlsd.grading._sandbox import check_available
@@ -171,6 +172,7 @@ def autograde(
     try:
         server = _server(options)
         env = options.kernel_env()
+        release_dir = cached_release(course, assignment, options.cache_dir())
         reference = reference_values(
             course,
             assignment,
@@ -182,6 +184,7 @@ def autograde(
             env=env,
             seed=options.seed,
             cache_dir=options.cache_dir(),
+            release_dir=release_dir,
         )
         with tempfile.TemporaryDirectory(prefix="mlsd-submission-") as folder:
             converted = Path(folder) / target.name
@@ -194,6 +197,7 @@ def autograde(
                 limits=options.limits,
                 sandbox=options.sandbox,
                 server_url=server,
+                release_dir=release_dir,
                 env={**env, "MLSD_GRADING_SEED": str(options.seed)},
                 tables=checks.tables(),
                 kill_after=_kill_after,

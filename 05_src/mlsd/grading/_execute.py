@@ -3,7 +3,7 @@
 :func:`execute` is all that touches learner code, and it returns only what the grader observed
 from outside: how each cell ran and what its checks sent (the progress file the grading child
 writes), the tables the checks read from the submission's database after the kernel ended, the
-flags of the repair, and the autograded notebook for formgrader. The same function runs the
+flags of the repair, and the executed notebook for formgrader. The same function runs the
 instructors' reference solution, so reference values and a learner's values are made the same way.
 """
 
@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlsd.errors import MLSDError
-from mlsd.grading._common import NBGRADER_STUDENT
 from mlsd.grading._database import read_tables, scratch_database
 from mlsd.grading._kernel import DB_PORT, prepare
 from mlsd.grading._limits import Limits
 from mlsd.grading._pgproxy import PostgresProxy
-from mlsd.grading._workspace import KILL_GRACE, copy_course, run_child, workspace
+from mlsd.grading._workspace import KILL_GRACE, run_child, workspace
 
 __all__ = ["Execution", "execute"]
 
@@ -84,92 +82,88 @@ def execute(
     limits: Limits,
     sandbox: bool,
     server_url: str,
+    release_dir: Path,
     env: Mapping[str, str] | None = None,
     tables: Sequence[str] = (),
     kill_after: float | None = None,
 ) -> Execution:
-    """Run the notebook at ``path`` as submission ``name`` of ``assignment``; see the module docstring."""
+    """Run the notebook at ``path`` as submission ``name`` of ``assignment``; see the module docstring.
+
+    ``release_dir`` holds the learner copies (see ``_release.cached_release``), against which the
+    submission is repaired.
+    """
     import nbformat
 
-    stem = Path(name).stem
-    gradebook_dir = Path(tempfile.mkdtemp(prefix="mlsd-gradebook-")).resolve()
     kill = kill_after if kill_after is not None else limits.notebook_timeout + KILL_GRACE
-    try:
-        with workspace() as root:
-            course_copy = copy_course(course, assignment, root)
-            incoming = root / "incoming" / name
-            incoming.parent.mkdir()
-            shutil.copyfile(path, incoming)
-            support = _support_files(course, assignment, root / "support")
-            job = {
-                "mode": "autograde",
-                "course": str(course_copy),
-                "assignment": assignment,
-                "notebook": stem,
-                "incoming": str(incoming),
-                "db_url": f"sqlite:///{(gradebook_dir / 'gradebook.db').as_posix()}",
-                "work": str(root / "work"),
-                "limits": limits.to_dict(),
-            }
-            try:
-                with scratch_database(server_url) as scratch:
-                    run_root = root / "run"
-                    run_root.mkdir()
-                    run_root.chmod(0o755)
-                    plan = prepare(
-                        run_root,
-                        sandbox=sandbox,
-                        limits=limits,
-                        env=dict(env or {}),
-                        support=support,
-                        database=scratch,
-                    )
-                    job["kernel"] = {
-                        "sandbox": sandbox,
-                        "channel": plan.channel,
-                        "workspace": plan.workspace,
-                        "root": str(run_root),
-                    }
-                    with PostgresProxy(
-                        server_url, plan.db_socket_dir, user=scratch.role, database=scratch.name, port=DB_PORT
-                    ):
-                        run = run_child(job, root, jupyter_path=plan.jupyter_path, kill_after=kill)
-                    read = read_tables(scratch.admin_url, list(tables)) if tables else {}
-                    database_name = scratch.name
-            except MLSDError as err:  # no database, no grading
-                return Execution("error", error=str(err))
-            autograded_path = course_copy / "autograded" / NBGRADER_STUDENT / assignment / name
-            autograded = nbformat.read(autograded_path, as_version=4) if autograded_path.is_file() else None
-            outcome = run.outcome
-            execution = Execution(
-                "ran",
-                cells=_read_progress(Path(job["work"]) / "progress.jsonl"),
-                tables=read,
-                flags=list(outcome.get("flags", [])),
-                unanswered=list(outcome.get("unanswered", [])),
-                autograded=autograded,
-                killed=run.killed,
-                kill_after=kill,
-                log=run.log,
-                timings={"child": run.seconds, "nbgrader_setup": run.setup_seconds},
-                replace={
-                    str(root): "<grader>",
-                    str(gradebook_dir): "<gradebook>",
-                    str(course.resolve()): "<course>",
-                    database_name: "<database>",
-                },
-            )
-            execution.timings["execution"] = run.seconds - run.setup_seconds
-            started = (Path(job["work"]) / "phase").exists()
-            if not (outcome.get("ok") or (run.killed and started)):
-                execution.status = "error"
-                execution.error = outcome.get("error") or (
-                    "it was stopped before autograde started"
-                    if run.killed
-                    else f"its process ended with code {run.returncode}"
+    with workspace() as root:
+        incoming = root / "incoming" / name
+        incoming.parent.mkdir()
+        shutil.copyfile(path, incoming)
+        support = _support_files(course, assignment, root / "support")
+        job = {
+            "mode": "execute",
+            "incoming": str(incoming),
+            "release": str(Path(release_dir) / name),
+            "source": str(Path(course) / "source" / assignment / name),
+            "work": str(root / "work"),
+            "limits": limits.to_dict(),
+        }
+        try:
+            with scratch_database(server_url) as scratch:
+                run_root = root / "run"
+                run_root.mkdir()
+                run_root.chmod(0o755)
+                plan = prepare(
+                    run_root,
+                    sandbox=sandbox,
+                    limits=limits,
+                    env=dict(env or {}),
+                    support=support,
+                    database=scratch,
                 )
-                if outcome.get("traceback"):
-                    execution.log += "\n" + outcome["traceback"]
-            return execution
-    finally:
-        shutil.rmtree(gradebook_dir, ignore_errors=True)
+                job["kernel"] = {
+                    "sandbox": sandbox,
+                    "channel": plan.channel,
+                    "workspace": plan.workspace,
+                    "root": str(run_root),
+                }
+                with PostgresProxy(
+                    server_url, plan.db_socket_dir, user=scratch.role, database=scratch.name, port=DB_PORT
+                ):
+                    run = run_child(job, root, jupyter_path=plan.jupyter_path, kill_after=kill)
+                read = read_tables(scratch.admin_url, list(tables)) if tables else {}
+                database_name = scratch.name
+        except MLSDError as err:  # no database, no grading
+            return Execution("error", error=str(err))
+        autograded_path = Path(job["work"]) / "autograded.ipynb"
+        autograded = nbformat.read(autograded_path, as_version=4) if autograded_path.is_file() else None
+        outcome = run.outcome
+        execution = Execution(
+            "ran",
+            cells=_read_progress(Path(job["work"]) / "progress.jsonl"),
+            tables=read,
+            flags=list(outcome.get("flags", [])),
+            unanswered=list(outcome.get("unanswered", [])),
+            autograded=autograded,
+            killed=run.killed,
+            kill_after=kill,
+            log=run.log,
+            timings={"child": run.seconds, "setup": run.setup_seconds},
+            replace={
+                str(root): "<grader>",
+                str(Path(course).resolve()): "<course>",
+                database_name: "<database>",
+            },
+        )
+        execution.timings["execution"] = run.seconds - run.setup_seconds
+        started = (Path(job["work"]) / "phase").exists()
+        if not (outcome.get("ok") or (run.killed and started)):
+            execution.status = "error"
+            execution.error = outcome.get("error") or (
+                "it was stopped before the notebook started"
+                if run.killed
+                else f"its process ended with code {run.returncode}"
+            )
+            if outcome.get("traceback"):
+                execution.log += "\n" + outcome["traceback"]
+        return execution

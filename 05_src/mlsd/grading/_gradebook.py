@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -120,7 +121,9 @@ def record_result(course: Path, result: Result, submitted: Path | None = None) -
         shutil.rmtree(Path(course) / folder / result.learner / result.assignment, ignore_errors=True)
     if result.status == "missing":
         return
-    with Gradebook(gradebook_url(course)) as gb:
+    with Gradebook(gradebook_url(course)) as gb, warnings.catch_warnings():
+        # nbgrader's add_submission builds its objects before adding them: SQLAlchemy warns, harmlessly
+        warnings.simplefilter("ignore", category=Warning)
         gb.add_submission(result.assignment, result.learner)
         record = gb.find_submission_notebook(notebook, result.assignment, result.learner)
         by_id = {q.id: q for q in result.questions}

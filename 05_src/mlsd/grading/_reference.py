@@ -140,6 +140,7 @@ def reference_values(
     env: Mapping[str, str],
     seed: int,
     cache_dir: Path | None,
+    release_dir: Path,
 ) -> Execution:
     """The reference solution's recorded values and tables (from the cache when it has them)."""
     import nbformat
@@ -162,6 +163,7 @@ def reference_values(
         limits=limits,
         sandbox=sandbox,
         server_url=server_url,
+        release_dir=release_dir,
         env={**dict(env), "MLSD_GRADING_SEED": str(seed)},
         tables=checks.tables(),
     )

@@ -133,7 +133,7 @@ def run_child(
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "mlsd.grading._runner", str(job_file)],
-            cwd=str(job["course"]),
+            cwd=str(job.get("course", work)),
             env=_child_env(root, jupyter_path or str(root / "jupyter"), env),
             stdin=subprocess.DEVNULL,
             stdout=log,

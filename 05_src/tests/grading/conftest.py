@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import nbformat
 import pytest
 
 FIXTURE_COURSE = Path(__file__).resolve().parent / "fixture_course"
+TEST_SESSION = uuid.uuid4().hex
 HIDDEN_MARKER = "HIDDEN-MARKER-7f3a"
 AUTOGRADED_POINTS = 8  # 1 + 2 + 3 + 2; the written answer (2 points) is read by a grader
 TOTAL_POINTS = 10
@@ -106,9 +108,9 @@ def grading_options(pg_url, tmp_path_factory):
     """Options for every grading test: the test server, a reference cache shared by the session, tiny data."""
     from mlsd.grading import GradingOptions
 
-    return GradingOptions(
-        database_url=pg_url, env={"MLSD_SCALE": "tiny"}, reference_cache=tmp_path_factory.mktemp("reference")
-    )
+    # MLSD_TEST_SESSION marks this session's kernels, so that process checks ignore other test runs.
+    env = {"MLSD_SCALE": "tiny", "MLSD_TEST_SESSION": TEST_SESSION}
+    return GradingOptions(database_url=pg_url, env=env, reference_cache=tmp_path_factory.mktemp("reference"))
 
 
 @pytest.fixture(scope="session")
@@ -186,3 +188,25 @@ def fill_learner_copy(tmp_path_factory) -> Callable[..., Path]:
         return path
 
     return make
+
+
+def _session_kernels() -> set[int]:
+    """Kernels (and their sandboxes) that this test session's gradings started and that still run."""
+    import psutil
+
+    found = set()
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        if "ipykernel_launcher" not in " ".join(proc.info["cmdline"] or []):
+            continue
+        try:
+            if f"MLSD_TEST_SESSION={TEST_SESSION}".encode() in Path(f"/proc/{proc.pid}/environ").read_bytes():
+                found.add(proc.pid)
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture(scope="session")
+def session_kernels() -> Callable[[], set[int]]:
+    """``session_kernels()``: the pids of kernels this session's gradings started that still run."""
+    return _session_kernels

@@ -12,7 +12,6 @@ import json
 import time
 
 import nbformat
-import psutil
 import pytest
 
 from mlsd.grading import GradingError, autograde
@@ -321,11 +320,11 @@ def test_the_notebook_time_limit_stops_the_run(make_submission, answers, grade):
     assert result.timings["execution"] < 10 + 60  # kernel start included
 
 
-def test_a_loop_that_swallows_the_interrupt_is_stopped(make_submission, answers, grade):
+def test_a_loop_that_swallows_the_interrupt_is_stopped(make_submission, answers, grade, session_kernels):
     """A retry loop with a bare `except:` catches the KeyboardInterrupt that stops a cell."""
     stubborn = "import time\n\nwhile True:\n    try:\n        time.sleep(1)\n    except:  # noqa: E722\n        continue\n\n\n"
     path = make_submission("stubborn", answers={"count_answer": stubborn + answers["count_answer"]})
-    kernels_before = _grading_kernels()
+    kernels_before = session_kernels()
     result = grade(path, learner="stubborn", cell_timeout=4, notebook_timeout=120)
     q = by_id(result)
     assert (q["test_add_visible"].status, q["test_add_hidden"].status) == ("passed", "passed")
@@ -335,22 +334,13 @@ def test_a_loop_that_swallows_the_interrupt_is_stopped(make_submission, answers,
     assert q["test_rate"].status == "timed_out" and "stopped responding" in q["test_rate"].message
     assert result.timings["execution"] < 120
     time.sleep(0.5)
-    assert not (_grading_kernels() - kernels_before), "the unresponsive kernel is still alive"
+    assert not (session_kernels() - kernels_before), "the unresponsive kernel is still alive"
 
 
-def _grading_kernels() -> set[int]:
-    found = set()
-    for proc in psutil.process_iter(["pid", "cmdline"]):
-        cmdline = " ".join(proc.info["cmdline"] or [])
-        if "ipykernel_launcher" in cmdline and "mlsd-grade-" in cmdline:
-            found.add(proc.info["pid"])
-    return found
-
-
-def test_a_run_killed_from_outside_still_gives_a_result(make_submission, answers, grade):
+def test_a_run_killed_from_outside_still_gives_a_result(make_submission, answers, grade, session_kernels):
     """The last line of defence: the child process (and its kernel) killed past the notebook limit."""
     path = make_submission("killed", answers={"rate_answer": LOOP + answers["rate_answer"]})
-    kernels_before = _grading_kernels()
+    kernels_before = session_kernels()
     result = grade(path, learner="killed", cell_timeout=300, notebook_timeout=300, _kill_after=15)
     assert result.status == "graded"
     assert any("stopped the notebook" in flag for flag in result.flags)
@@ -358,7 +348,7 @@ def test_a_run_killed_from_outside_still_gives_a_result(make_submission, answers
     assert q["test_rate"].status == "timed_out" and q["test_rate"].message.startswith("not reached")
     assert (q["test_add_visible"].status, q["test_count"].status) == ("passed", "passed")  # finished before
     time.sleep(0.5)
-    assert not (_grading_kernels() - kernels_before), "the kernel of the killed run is still alive"
+    assert not (session_kernels() - kernels_before), "the kernel of the killed run is still alive"
 
 
 def test_a_dead_kernel_is_reported_and_never_hangs(make_submission, grade):
