@@ -278,8 +278,9 @@ def grade_cohort(
     root = Path(submissions_dir)
     if not root.is_dir():
         raise GradingError(f"{root} is not a folder: it should hold one folder per learner.")
+    # A learner folder that is a symbolic link (to another learner, to the course) is graded as invalid.
     learners = sorted(
-        p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")
+        p for p in root.iterdir() if (p.is_dir() or p.is_symlink()) and not p.name.startswith(".")
     )
     out = Path(out_dir)
     several = len(notebooks) > 1
@@ -289,6 +290,8 @@ def grade_cohort(
 
     def take(folder: Path, notebook: Path) -> tuple[Path, str, str]:
         """Copy the learner's notebook into the private folder, before any learner code runs."""
+        if folder.is_symlink():
+            return private / folder.name / notebook.name, "invalid", "the learner's folder is a symbolic link"
         found, problem = _find_notebook(folder, assignment, notebook, single=not several)
         target = private / folder.name / notebook.name
         target.parent.mkdir(parents=True, exist_ok=True)
