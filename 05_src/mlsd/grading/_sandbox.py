@@ -274,7 +274,23 @@ def bwrap_args(spec: SandboxSpec, sources: dict[str, str]) -> list[str]:
             args += ["--ro-bind", path, path]
     args += ["--proc", "/proc", "--dev", "/dev"]
     size = str(limits.workspace_mb * 1024 * 1024)
-    args += ["--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", HOME]
+    shm = str(
+        min(limits.workspace_mb, 256) * 1024 * 1024
+    )  # POSIX semaphores and shared memory (joblib, Dask)
+    args += [
+        "--size",
+        size,
+        "--tmpfs",
+        "/tmp",
+        "--size",
+        size,
+        "--tmpfs",
+        HOME,
+        "--size",
+        shm,
+        "--tmpfs",
+        "/dev/shm",
+    ]
     for host, inside in spec.read_only:
         args += ["--ro-bind", sources[host], inside]
     for host, inside in spec.read_write:
@@ -285,7 +301,9 @@ def bwrap_args(spec: SandboxSpec, sources: dict[str, str]) -> list[str]:
         args += ["--ro-bind", sources[spec.support], SUPPORT_DIR]
     for key, value in sorted(spec.env.items()):
         args += ["--setenv", key, value]
-    args += ["--chdir", HOME]
+    # Everything else is read-only: bubblewrap's own root and /dev are memory file systems without a
+    # size, so writing there would get round the workspace limit.
+    args += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", HOME]
     return args
 
 

@@ -48,6 +48,8 @@ __all__ = [
 ]
 
 MAX_RECORD_BYTES = 16 * 1024 * 1024
+MAX_FRAME_ROWS = 1_000_000
+MAX_FRAME_CELLS = 10_000_000
 _FRAME_TYPES = (
     "int",
     "uint",
@@ -288,8 +290,22 @@ def _decode_frame(text: str):
         raise DecodeError("a DataFrame larger than the limit")
     try:
         raw = base64.b64decode(text.encode("ascii"), validate=True)
+        meta = pq.ParquetFile(io.BytesIO(raw)).metadata
+        # compressed data can expand a thousandfold: check the size it claims before reading it
+        if (
+            meta.num_rows > MAX_FRAME_ROWS
+            or meta.num_columns > 1000
+            or meta.num_rows * meta.num_columns > MAX_FRAME_CELLS
+        ):
+            raise DecodeError(
+                f"a DataFrame of {meta.num_rows:,} rows and {meta.num_columns} columns (too large)"
+            )
         table = pq.read_table(io.BytesIO(raw))
+        if table.nbytes > 8 * MAX_RECORD_BYTES:
+            raise DecodeError("a DataFrame larger than the limit once read")
     except (ValueError, pa.ArrowException, OSError) as err:
+        if isinstance(err, DecodeError):
+            raise
         raise DecodeError("a DataFrame that is not valid Parquet") from err
     for column in table.schema:
         kind = str(column.type)

@@ -85,6 +85,14 @@ try:
     breaches.append("writes into the Python environment")
 except OSError:
     pass
+for folder in ("/", "/etc", "/dev", "/home", os.path.dirname(sys.prefix)):
+    try:
+        probe = Path(folder) / "zz_mlsd_probe"
+        probe.write_text("x")  # memory file systems without a size would get round the workspace limit
+        probe.unlink()
+        breaches.append("writes into " + folder)
+    except OSError:
+        pass
 try:
     target = Path({paths["host_tmp"]!r}) / "pwned"
     target.write_text("x")
