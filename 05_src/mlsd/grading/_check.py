@@ -24,7 +24,7 @@ from mlsd.grading._common import (
 )
 from mlsd.grading._limits import Limits
 
-__all__ = ["CheckRow", "HIDDEN_NOTE", "check_notebook", "find_learner_notebook"]
+__all__ = ["CheckRow", "HIDDEN_NOTE", "check_notebook", "find_learner_notebook", "write_check"]
 
 HIDDEN_NOTE = (
     "Hidden checks run when your assignment is collected: passing these does not guarantee the points."
@@ -146,3 +146,38 @@ def check_notebook(
         except CellTimeoutError:
             stopped = "not run: a cell did not stop when interrupted"
     return assignment, path, _rows(nb, stopped)
+
+
+def write_check(out: Path, assignment: str, path: Path, rows: list[CheckRow]) -> None:
+    """``check.json`` (the shape of ``results.json``, for the comment workflow) and ``summary.md``."""
+    import json
+
+    out.mkdir(parents=True, exist_ok=True)
+    passed = sum(r.status == "passed" for r in rows)
+    data = {
+        "assignment": assignment,
+        "notebook": path.name,
+        "status": f"{passed}/{len(rows)} visible checks passed",
+        "questions": [
+            {
+                "id": r.question,
+                "points": None,
+                "max_points": r.points,
+                "status": r.status,
+                "message": r.message,
+            }
+            for r in rows
+        ],
+        "flags": [],
+        "note": HIDDEN_NOTE,
+    }
+    (out / "check.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    lines = [
+        f"### {assignment} / {path.name}: {data['status']}",
+        "",
+        "| question | status | message |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {r.question} | {r.status} | {r.message.replace('|', '/')} |" for r in rows]
+    lines += ["", HIDDEN_NOTE]
+    (out / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

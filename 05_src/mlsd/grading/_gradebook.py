@@ -319,3 +319,28 @@ def feedback_texts(course: Path | None, assignment: str) -> dict[str, str]:
 
 def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def write_feedback(course: Path | None, assignment: str, out: str | os.PathLike) -> dict[str, Path]:
+    """Write ``<out>/<learner>.md`` for every learner with a submission; return ``{learner: path}``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for learner, text in sorted(feedback_texts(course, assignment).items()):
+        path = out / f"{learner}.md"
+        path.write_text(text, encoding="utf-8")
+        written[learner] = path
+    return written
+
+
+def repositories(roster: str | os.PathLike | None, submissions: Path) -> dict[str, str]:
+    """Each learner's fork: from the roster, else from the ``submission.json`` files ``collect`` wrote."""
+    from mlsd.grading._collect import read_roster
+
+    if roster:
+        return dict(read_roster(roster))
+    found = {}
+    for path in sorted(Path(submissions).glob("*/submission.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        found[data["learner"]] = data["repository"]
+    return found
