@@ -23,7 +23,17 @@ def test_every_grade_command_has_help_and_an_example(main, capsys):
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     grade = commands.choices["grade"]
     actions = next(a for a in grade._actions if isinstance(a, argparse._SubParsersAction))
-    assert sorted(actions.choices) == ["autograde", "cohort", "final", "pr", "release"]
+    assert sorted(actions.choices) == [
+        "autograde",
+        "check",
+        "cohort",
+        "collect",
+        "decide",
+        "feedback",
+        "final",
+        "pr",
+        "release",
+    ]
     for name, sub in [("grade", grade), *actions.choices.items()]:
         assert sub.description and "example:" in sub.epilog and "mlsd grade" in sub.epilog, name
     assert main(["grade"]) == 2 and "ACTION" in capsys.readouterr().out
