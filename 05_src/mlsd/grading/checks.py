@@ -51,7 +51,9 @@ MAX_RECORD_BYTES = 16 * 1024 * 1024
 _FRAME_TYPES = (
     "int",
     "uint",
+    "halffloat",
     "float",
+    "double",  # Arrow's names for float16, float32 and float64
     "bool",
     "string",
     "large_string",
@@ -227,7 +229,15 @@ class DecodeError(ValueError):
 
 
 def decode(payload: object, *, depth: int = 0) -> Any:
-    """Values from a record's JSON (see :func:`mlsd.grading.extraction.encode`), checked as it goes."""
+    """Values from a record's JSON (see :func:`mlsd.grading.extraction.encode`), checked as it goes.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from mlsd.grading.extraction import encode
+    >>> decode(encode(pd.DataFrame({"rate": [0.25], "n": [4]}))).dtypes.tolist()
+    [dtype('float64'), dtype('int64')]
+    """
     if depth > 25:
         raise DecodeError("nested too deep")
     if payload is None or type(payload) in (bool, int, float, str):
