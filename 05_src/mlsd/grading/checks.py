@@ -88,8 +88,19 @@ class Unsupported:
 
 
 def expect(condition: object, message: str) -> None:
-    """Fail the check with ``message`` unless ``condition`` is true."""
-    if condition is not True and not (type(condition).__name__ == "bool_" and bool(condition)):
+    """Fail the check with ``message`` unless ``condition`` is ``True`` or NumPy's true.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> expect(np.float64(0.5) <= 1, "a NumPy comparison counts")
+    >>> expect(1, "a truthy number does not")
+    Traceback (most recent call last):
+    mlsd.grading.checks.CheckFailed: a truthy number does not
+    """
+    kind = type(condition)
+    numpy_bool = kind.__module__ == "numpy" and kind.__name__ in ("bool", "bool_")  # NumPy 2 names it bool
+    if condition is not True and not (numpy_bool and bool(condition)):
         raise CheckFailed(message)
 
 
