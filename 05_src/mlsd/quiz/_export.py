@@ -77,8 +77,7 @@ def to_gift(quiz: Quiz, *, pointers_in_feedback: bool = True) -> str:
         return _gift_escape(" ".join(_markdown_to_html(text, md).split()))
 
     blocks = [
-        f"// {quiz.title}",
-        "// exported by `mlsd quiz export --format gift`; edit the .md file, not this one",
+        f"// {quiz.title}\n// exported by `mlsd quiz export --format gift`; edit the .md file, not this one"
     ]
     for q in quiz.questions:
         feedback = q.feedback or ""
@@ -109,7 +108,7 @@ def to_gift(quiz: Quiz, *, pointers_in_feedback: bool = True) -> str:
                     prefix = "=" if choice.correct else "~"
                 else:
                     weight = 100 / n_right if choice.correct else -100 / max(n_wrong, 1)
-                    prefix = f"~%{weight:.5g}%"
+                    prefix = f"~%{f'{weight:.5f}'.rstrip('0').rstrip('.')}%"  # Moodle's grades: 33.33333
                 lines.append(f"\t{prefix}{render(choice.text)}{choice_feedback}")
         if feedback:
             lines.append(f"\t####{render(feedback)}")
