@@ -336,6 +336,68 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- mlsd quiz -----------------------------------------------------------------------
+
+
+def cmd_quiz_export(args: argparse.Namespace) -> int:
+    from mlsd import quiz
+
+    quizzes = quiz.load_quizzes(args.session)
+    problems = quiz.course_problems(quizzes.values())
+    if problems:
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        print(
+            f"{len(problems)} problem(s) in the quizzes: nothing exported. Fix them, then check with "
+            "`uv run mlsd quiz preview --session N` or `uv run pytest -m quiz`.",
+            file=sys.stderr,
+        )
+        return 1
+    written = quiz.export(quizzes.values(), args.out, args.format)
+    print_table(
+        [
+            (
+                q.session,
+                path,
+                len(q.questions),
+                ", ".join(f"{n} {quiz.KIND_LABELS[k]}" for k, n in q.kind_counts().items() if n),
+            )
+            for q, path in zip(quizzes.values(), written, strict=True)
+        ],
+        ["session", "file", "questions", "kinds"],
+    )
+    if args.format == "qti":
+        print("\nCanvas: Settings > Import Course Content > QTI .zip file, one zip per quiz.")
+    else:
+        print("\nMoodle: Question bank > Import > GIFT format, one file per quiz.")
+    return 0
+
+
+def cmd_quiz_preview(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mlsd import quiz
+    from mlsd.config import repo_root
+
+    one = quiz.load_quizzes([args.session])[args.session]
+    problems = quiz.course_problems([one])
+    out = (
+        Path(args.out)
+        if args.out
+        else repo_root() / "05_src" / "build" / "quizzes" / f"quiz_{args.session:02d}.html"
+    )
+    path = quiz.write_preview(one, out, problems=problems)
+    counts = ", ".join(f"{n} {quiz.KIND_LABELS[k]}" for k, n in one.kind_counts().items() if n)
+    print(f"{one.title}: {len(one.questions)} questions ({counts}).")
+    print(f"Preview with answers and feedback (do not share with learners): {path}")
+    if problems:
+        print(f"{len(problems)} problem(s), listed at the top of the preview:", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full ``mlsd`` argument parser (tests walk it to check help text)."""
     parser = argparse.ArgumentParser(
@@ -569,6 +631,40 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument(
         "--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, this computer)"
     )
+
+    quiz_group = _add(
+        commands,
+        "quiz",
+        "The session quizzes (03_instructional_team/quizzes/): export them for the LMS, preview them.",
+        "uv run mlsd quiz export --format qti --out build/quizzes",
+    )
+    quiz_commands = quiz_group.add_subparsers(dest="quiz_command", metavar="ACTION")
+    quiz_export = _add(
+        quiz_commands,
+        "export",
+        "Check the quizzes, then write one Canvas QTI zip (or Moodle GIFT file) per session quiz.",
+        "uv run mlsd quiz export --format qti --out build/quizzes --session 1 2",
+        cmd_quiz_export,
+    )
+    quiz_export.add_argument(
+        "--format",
+        choices=["qti", "gift"],
+        default="qti",
+        help="qti: Canvas/Quercus zip (default); gift: Moodle",
+    )
+    quiz_export.add_argument("--out", required=True, help="folder for the files (created if missing)")
+    quiz_export.add_argument(
+        "--session", type=int, nargs="+", metavar="N", help="only these sessions' quizzes (default: all)"
+    )
+    quiz_preview = _add(
+        quiz_commands,
+        "preview",
+        "Write a facilitator's HTML preview of one quiz, with the answers, feedback and pointers.",
+        "uv run mlsd quiz preview --session 3",
+        cmd_quiz_preview,
+    )
+    quiz_preview.add_argument("--session", type=int, required=True, metavar="N", help="the session (1-6)")
+    quiz_preview.add_argument("--out", help="HTML file to write (default: 05_src/build/quizzes/quiz_NN.html)")
 
     from mlsd.grading._cli import add_grade_commands
 

@@ -57,12 +57,23 @@ from mlsd.quiz._files import (
     read_quiz,
     write_preview,
 )
-from mlsd.quiz._model import KINDS, Choice, Numerical, Pointer, Problem, Question, Quiz, QuizFormatError
+from mlsd.quiz._model import (
+    KIND_LABELS,
+    KINDS,
+    Choice,
+    Numerical,
+    Pointer,
+    Problem,
+    Question,
+    Quiz,
+    QuizFormatError,
+)
 from mlsd.quiz._parse import parse, to_text
 
 __all__ = [
     "FORMATS",
     "KINDS",
+    "KIND_LABELS",
     "MAX_QUESTIONS",
     "MIN_QUESTIONS",
     "QUIZ_FOLDER",

@@ -6,16 +6,10 @@ import html
 import re
 from collections.abc import Iterable
 
-from mlsd.quiz._model import Problem, Question, Quiz
+from mlsd.quiz._model import KIND_LABELS, Problem, Question, Quiz
 from mlsd.quiz._parse import to_text
 
 _GIFT_SPECIAL = re.compile(r"([~=#{}:\\])")
-_KIND_LABELS = {
-    "true_false": "true/false",
-    "multiple_choice": "multiple choice",
-    "multiple_answers": "multiple answers",
-    "numerical": "numerical",
-}
 
 
 def _text2qti():
@@ -144,7 +138,7 @@ def preview_html(quiz: Quiz, *, problems: Iterable[Problem] = ()) -> str:
     Config, Markdown, _, _ = _text2qti()
     md = Markdown(Config())
     esc = html.escape
-    counts = ", ".join(f"{n} {_KIND_LABELS[kind]}" for kind, n in quiz.kind_counts().items() if n)
+    counts = ", ".join(f"{n} {KIND_LABELS[kind]}" for kind, n in quiz.kind_counts().items() if n)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -169,7 +163,7 @@ def preview_html(quiz: Quiz, *, problems: Iterable[Problem] = ()) -> str:
 
 def _question_html(q: Question, md) -> str:
     esc = html.escape
-    head = f'<span class="kind">{_KIND_LABELS[q.kind]}</span>Q{q.number}'
+    head = f'<span class="kind">{KIND_LABELS[q.kind]}</span>Q{q.number}'
     if q.title:
         head += f": {esc(q.title)}"
     if q.points:

@@ -8,6 +8,12 @@ from dataclasses import dataclass, field
 from mlsd.errors import MLSDError
 
 KINDS = ("true_false", "multiple_choice", "multiple_answers", "numerical")
+KIND_LABELS = {
+    "true_false": "true/false",
+    "multiple_choice": "multiple choice",
+    "multiple_answers": "multiple answers",
+    "numerical": "numerical",
+}
 _SESSION_FILE = re.compile(r"(?:session|lab|labs)?_?0*(\d+)")
 
 
@@ -106,7 +112,7 @@ class Pointer:
     >>> p.heading
     '3. Class imbalance'
     >>> p.label
-    'Session 3 notebook, section "3. Class imbalance"'
+    'Session 3 notebook, section “3. Class imbalance”'
     """
 
     path: str
@@ -135,7 +141,7 @@ class Pointer:
             where = f"Session {int(match.group(1))} slides"
         else:
             where = name
-        return f'{where}, section "{self.heading}"'
+        return f"{where}, section “{self.heading}”"
 
 
 @dataclass(frozen=True)

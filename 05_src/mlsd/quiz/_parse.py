@@ -329,7 +329,7 @@ def to_text(quiz: Quiz, *, pointers_in_feedback: bool = False) -> str:
     <BLANKLINE>
     % pointer: labs/01_intro.ipynb#Intro
     1.  Two and two make four.
-    ... Review: Session 1 notebook, section "Intro".
+    ... Review: Session 1 notebook, section “Intro”.
     *a) True
     b)  False
     <BLANKLINE>

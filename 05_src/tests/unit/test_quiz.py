@@ -1,6 +1,7 @@
-"""The session quizzes: every file parses and keeps the course's rules; the checks, exports and preview work.
+"""mlsd.quiz on quizzes written here: parse, check, write back, export to QTI and GIFT, preview.
 
-The numerical answers are recomputed from the course data in ``tests/integration/test_quiz_numbers.py``.
+The course's own quiz files are tested in ``test_quizzes.py`` (they stay in the instructors'
+repository), and their numerical answers in ``tests/integration/test_quizzes_numbers.py``.
 """
 
 from __future__ import annotations
@@ -13,12 +14,10 @@ import subprocess
 import sys
 import zipfile
 from dataclasses import replace
-from xml.etree import ElementTree
 
 import pytest
 
 import mlsd.quiz
-from mlsd.config import repo_root
 from mlsd.errors import MLSDError
 from mlsd.quiz import (
     Choice,
@@ -32,14 +31,12 @@ from mlsd.quiz import (
     _parse,
     check,
     check_course,
-    course_problems,
     export,
     heading_index,
     load_quizzes,
     markdown_headings,
     parse,
     preview_html,
-    text2qti_quiz,
     to_gift,
     to_qti,
     to_text,
@@ -47,22 +44,85 @@ from mlsd.quiz import (
 
 pytestmark = pytest.mark.quiz
 
-SESSIONS = (1, 2, 3, 4, 5, 6)
-QTI_NS = {"qti": "http://www.imsglobal.org/xsd/ims_qtiasiv1p2"}
+HEADINGS = {
+    "01_materials/labs/09_test.ipynb": ["Intro", "Method"],
+    "01_materials/slides/session_09.md": ["Slide"],
+}
+
+# Every construct the course uses: wrapped stems with a table and code, feedback per choice, a
+# multi-line choice, multiple answers, a numerical range, points, free comments.
+SAMPLE = """\
+% A free comment: text2qti and mlsd ignore it.
+Quiz title: Quiz 9: a sample
+Quiz description: A sample quiz
+    in two lines.
+Shuffle answers: true
+Show correct answers: true
+
+% pointer: 01_materials/labs/09_test.ipynb#Intro
+% pointer: 01_materials/slides/session_09.md#Slide
+Title: A table and a code block
+Points: 2
+1.  Read this:
+
+    | a | b |
+    |---|---|
+    | 1 | 2 |
+
+    ```
+    Seq Scan on t
+    ```
+
+    Which is right?
+... General feedback,
+    on two lines.
+*a) The first: `a` is 1.
+... Yes.
+b)  The second, which wraps
+    onto a second line.
+... No: `b` is 2.
+c)  Neither
+
+% pointer: 01_materials/labs/09_test.ipynb#Method
+% recompute: session_09.share
+Title: A share
+2.  What share?
+... Because.
+= 0.42 +- 0.01
+
+% pointer: 01_materials/labs/09_test.ipynb#Method
+% recompute: session_09.range
+Title: A range
+3.  Which count?
+... Any of them.
+= [3, 5]
+
+% pointer: 01_materials/labs/09_test.ipynb#Intro
+Title: Select all
+4.  Select all that apply.
+... Two are right.
+[*] one
+[ ] two
+... Not two.
+[*] three
+
+% pointer: 01_materials/labs/09_test.ipynb#Intro
+Title: True or false
+5.  One is a number.
+... It is.
+*a) True
+b)  False
+... It is a number.
+"""
 
 
-@pytest.fixture(scope="module")
-def quizzes():
-    return load_quizzes()
-
-
-@pytest.fixture(scope="module")
-def headings():
-    return heading_index(repo_root())
+def _sample(**changes):
+    quiz = parse(SAMPLE, source="03_instructional_team/quizzes/session_09.md")
+    return replace(quiz, **changes) if changes else quiz
 
 
 def _quiz_text(n_questions: int = 10) -> str:
-    """A quiz that keeps every rule, pointing at a heading the test's own index holds."""
+    """A quiz that keeps every rule, pointing at a heading of ``HEADINGS``."""
     parts = ["Quiz title: Quiz 9: a test\n"]
     for i in range(1, n_questions + 1):
         parts.append(
@@ -72,118 +132,43 @@ def _quiz_text(n_questions: int = 10) -> str:
     return "\n".join(parts)
 
 
-TEST_HEADINGS = {"01_materials/labs/09_test.ipynb": ["Intro", "Method"]}
-
-
 def _messages(problems):
     return [f"{p.question} {p.message}" if p.question else p.message for p in problems]
-
-
-# -- the course's quiz files -------------------------------------------------------------------
-
-
-def test_there_is_one_quiz_per_session(quizzes):
-    assert sorted(quizzes) == list(SESSIONS)
-    for session, quiz in quizzes.items():
-        assert quiz.session == session
-        assert quiz.title.startswith(f"Quiz {session}:")  # the Canvas gradebook column starts "Quiz N"
-        assert quiz.source == f"03_instructional_team/quizzes/session_{session:02d}.md"
-
-
-def test_every_quiz_keeps_the_rules_and_every_pointer_resolves(quizzes):
-    problems = course_problems(quizzes.values())
-    assert problems == [], "\n".join(map(str, problems))
-
-
-def test_the_rules_hold_question_by_question(quizzes, headings):
-    """The same rules, asserted directly on the data, so that a broken checker cannot hide a broken quiz."""
-    stems = set()
-    for quiz in quizzes.values():
-        assert 10 <= len(quiz.questions) <= 12, quiz.source
-        for q in quiz.questions:
-            n_correct = sum(choice.correct for choice in q.choices)
-            if q.kind in ("true_false", "multiple_choice"):
-                assert n_correct == 1, (quiz.source, q.name)
-            elif q.kind == "multiple_answers":
-                assert n_correct >= 1, (quiz.source, q.name)
-            else:
-                assert q.numerical is not None and q.recompute, (quiz.source, q.name)
-            stem = " ".join(q.stem.split()).casefold()
-            assert stem not in stems, (quiz.source, q.name)
-            stems.add(stem)
-            assert q.feedback and q.pointers, (quiz.source, q.name)
-            for pointer in q.pointers:
-                assert pointer.heading in headings[pointer.path], (quiz.source, q.name, str(pointer))
-
-
-def test_every_quiz_has_every_kind_of_question(quizzes):
-    for quiz in quizzes.values():
-        counts = quiz.kind_counts()
-        assert all(counts[kind] >= 1 for kind in mlsd.quiz.KINDS), (quiz.source, counts)
-        assert 1 <= counts["numerical"] <= 2, quiz.source  # few numbers: the data are still changing
-
-
-def test_pointers_reach_every_session_notebook(quizzes):
-    for session, quiz in quizzes.items():
-        notebooks = {p.path for q in quiz.questions for p in q.pointers if p.path.endswith(".ipynb")}
-        assert any(path.rsplit("/", 1)[-1].startswith(f"{session:02d}_") for path in notebooks), session
-
-
-def test_text2qti_reads_the_files_as_mlsd_does(quizzes):
-    """Question by question, text2qti (what Canvas gets) and mlsd.quiz agree: nothing is lost."""
-    for quiz in quizzes.values():
-        theirs = text2qti_quiz(quiz, pointers_in_feedback=False).questions_and_delims
-        assert len(theirs) == len(quiz.questions), quiz.source
-        for mine, their in zip(quiz.questions, theirs, strict=True):
-            where = (quiz.source, mine.name)
-            assert their.type == f"{mine.kind}_question", where
-            assert their.title_raw == mine.title and their.question_raw == mine.stem, where
-            assert their.feedback_raw == mine.feedback, where
-            assert [(c.choice_raw, c.correct, c.feedback_raw) for c in their.choices] == [
-                (c.text, c.correct, c.feedback) for c in mine.choices
-            ], where
-            if mine.numerical is not None:
-                assert (their.numerical_min, their.numerical_max) == pytest.approx(
-                    (mine.numerical.low, mine.numerical.high)
-                ), where
-
-
-def test_the_course_files_go_to_text2qti_unchanged(quizzes):
-    """text2qti's own command would read the files as they are: the % lines are its comments."""
-    from text2qti.config import Config
-    from text2qti.quiz import Quiz as Text2qtiQuiz
-
-    for quiz in quizzes.values():
-        text = (repo_root() / quiz.source).read_text(encoding="utf-8")
-        direct = Text2qtiQuiz(text, config=Config(), source_name=quiz.source)
-        assert direct.id == text2qti_quiz(quiz, pointers_in_feedback=False).id, quiz.source
 
 
 # -- parsing ---------------------------------------------------------------------------------------
 
 
 def test_parse_reads_every_part_of_a_question():
-    quiz = parse(
-        "Quiz title: Quiz 9: parts\nQuiz description: About\n    two lines.\nShuffle answers: true\n\n"
-        "% a free comment\n% pointer: labs/09_x.ipynb#One\n% pointer: slides/session_09.md#Two\n"
-        "Title: Pick\nPoints: 2\n1.  First line\n    second line.\n\n    A paragraph.\n... General\n"
-        "*a) Right\n... Because.\nb)  Wrong\n    still wrong\n\n"
-        "% pointer: labs/09_x.ipynb#One\n% recompute: session_09.answer\n2.  How many?\n= [3, 5]\n\n"
-        "3.  Which?\n[*] one\n[ ] two\n... Not two.\n[*] three\n",
-        source="somewhere/session_09.md",
+    quiz = _sample()
+    assert quiz.session == 9 and quiz.title == "Quiz 9: a sample"
+    assert quiz.description == "A sample quiz\nin two lines."
+    assert quiz.options == (("Shuffle answers", "true"), ("Show correct answers", "true"))
+    first, share, count, select, truth = quiz.questions
+    assert (first.kind, first.points, first.title) == ("multiple_choice", "2", "A table and a code block")
+    assert first.stem.startswith("Read this:\n\n| a | b |") and first.stem.endswith("```\n\nWhich is right?")
+    assert first.feedback == "General feedback,\non two lines."
+    assert first.choices == (
+        Choice("The first: `a` is 1.", True, "Yes."),
+        Choice("The second, which wraps\nonto a second line.", False, "No: `b` is 2."),
+        Choice("Neither", False),
     )
-    assert quiz.session == 9 and quiz.description == "About\ntwo lines."
-    assert quiz.options == (("Shuffle answers", "true"),)
-    first, second, third = quiz.questions
-    assert first.kind == "multiple_choice" and first.points == "2" and first.title == "Pick"
-    assert first.stem == "First line\nsecond line.\n\nA paragraph."
-    assert first.choices == (Choice("Right", True, "Because."), Choice("Wrong\nstill wrong", False))
-    assert [str(p) for p in first.pointers] == ["labs/09_x.ipynb#One", "slides/session_09.md#Two"]
-    assert second.kind == "numerical" and second.recompute == "session_09.answer"
-    assert (second.numerical.low, second.numerical.high, second.numerical.value) == (3, 5, None)
-    assert third.kind == "multiple_answers" and [c.correct for c in third.choices] == [True, False, True]
-    assert third.choices[1].feedback == "Not two." and third.pointers == ()
-    assert [q.number for q in quiz.questions] == [1, 2, 3]
+    assert [str(p) for p in first.pointers] == [
+        "01_materials/labs/09_test.ipynb#Intro",
+        "01_materials/slides/session_09.md#Slide",
+    ]
+    assert (share.kind, share.recompute, share.numerical.value, share.numerical.tolerance) == (
+        "numerical",
+        "session_09.share",
+        0.42,
+        pytest.approx(0.01),
+    )
+    assert (count.numerical.low, count.numerical.high, count.numerical.value) == (3, 5, None)
+    assert select.kind == "multiple_answers" and [c.correct for c in select.choices] == [True, False, True]
+    assert select.choices[1].feedback == "Not two."
+    assert truth.kind == "true_false" and truth.choices[1].feedback == "It is a number."
+    assert [q.number for q in quiz.questions] == [1, 2, 3, 4, 5]
+    assert first.line == 8 and share.line == 32  # where the question's lines start, `%` lines included
 
 
 @pytest.mark.parametrize(
@@ -198,6 +183,7 @@ def test_parse_reads_every_part_of_a_question():
         ("Quiz title: T\n% pointer: no-heading\n1.  Q\n*a) x\nb)  y\n", "PATH#HEADING"),
         ("Quiz title: T\n1.  Q\n*a) x\nb)  y\n% pointer: a.md#B\n", "no question after"),
         ("Quiz title: T\n1.  Q\n*a) x\n... one\n... two\n", "one `...` feedback"),
+        ("Quiz title: T\n1.  Q\n*a) x\nb)  y\nShuffle answers: true\n", "come before the questions"),
     ],
 )
 def test_syntax_errors_name_the_line_and_the_cause(text, message):
@@ -212,33 +198,43 @@ def test_numerical_answers_follow_text2qti():
         Numerical.parse("[0.3, 0.2]")
 
 
-def test_to_text_writes_back_what_parse_read(quizzes):
-    for quiz in quizzes.values():
-        assert parse(to_text(quiz), source=quiz.source) == quiz, quiz.source
+def test_to_text_writes_back_what_parse_read():
+    quiz = _sample()
+    assert parse(to_text(quiz), source=quiz.source) == quiz
+    assert to_text(quiz).startswith(
+        "Quiz title: Quiz 9: a sample\nQuiz description: A sample quiz\n    in two"
+    )
 
 
-def test_pointers_in_feedback_tell_learners_where_to_review(quizzes):
-    quiz = quizzes[3]
+def test_text2qti_reads_the_sample_as_mlsd_does(quiz_readers):
+    _, _, assert_text2qti_agrees = quiz_readers
+    assert_text2qti_agrees(_sample())
+
+
+def test_pointers_in_feedback_tell_learners_where_to_review():
+    quiz = _sample()
     exported = parse(to_text(quiz, pointers_in_feedback=True), source=quiz.source)
+    first = exported.questions[0]
+    assert first.feedback == (
+        "General feedback,\non two lines.\n\nReview: Session 9 notebook, section “Intro”; "
+        "Session 9 slides, section “Slide”."
+    )
     for before, after in zip(quiz.questions, exported.questions, strict=True):
-        assert after.feedback.startswith(before.feedback)
-        review = after.feedback.rsplit("\n\n", 1)[1]
-        assert review.startswith("Review: Session ") and before.pointers[0].heading in review
         assert replace(after, feedback=before.feedback) == before  # only the feedback changed
 
 
 def test_pointer_labels_name_the_session_and_the_heading():
     assert Pointer.parse("01_materials/slides/session_06.md#Retrain? (ch. 9)").label == (
-        'Session 6 slides, section "Retrain? (ch. 9)"'
+        "Session 6 slides, section “Retrain? (ch. 9)”"
     )
-    assert Pointer.parse("docs/notes.md#A").label == 'notes.md, section "A"'
+    assert Pointer.parse("docs/notes.md#A").label == "notes.md, section “A”"
 
 
 # -- checks ----------------------------------------------------------------------------------------
 
 
 def test_a_quiz_that_keeps_the_rules_has_no_problem():
-    assert check(parse(_quiz_text(), source="session_09.md"), headings=TEST_HEADINGS) == []
+    assert check(parse(_quiz_text(), source="session_09.md"), headings=HEADINGS) == []
 
 
 def test_check_finds_each_broken_rule():
@@ -261,7 +257,7 @@ def test_check_finds_each_broken_rule():
             replace(q[9], stem="It costs $5 and $6."),
         ),
     )
-    found = "\n".join(_messages(check(broken, headings=TEST_HEADINGS)))
+    found = "\n".join(_messages(check(broken, headings=HEADINGS)))
     expected = [
         r'Q1 "Question 1" is true/false with 2 correct choices',
         r'Q2 "Question 2" points to a heading "Outro"',
@@ -283,14 +279,14 @@ def test_check_finds_each_broken_rule():
 
 def test_check_counts_the_questions():
     for n, ok in [(9, False), (10, True), (12, True), (13, False)]:
-        problems = check(parse(_quiz_text(n), source="session_09.md"), headings=TEST_HEADINGS)
+        problems = check(parse(_quiz_text(n), source="session_09.md"), headings=HEADINGS)
         assert (problems == []) == ok, (n, _messages(problems))
 
 
 def test_check_course_finds_a_stem_in_two_quizzes_and_two_quizzes_for_a_session():
     first = parse(_quiz_text(), source="a/session_09.md")
     second = parse(_quiz_text(), source="b/session_09.md")
-    messages = _messages(check_course([first, second], headings=TEST_HEADINGS))
+    messages = _messages(check_course([first, second], headings=HEADINGS))
     assert "is a second quiz for session 9" in messages
     assert sum("has the same stem as a question of a/session_09.md" in m for m in messages) == 10
 
@@ -311,8 +307,7 @@ def test_headings_come_from_markdown_cells_and_slides_outside_code(tmp_path):
     (labs / "07_x.ipynb").write_text(json.dumps({"cells": cells}))
     (slides / "session_07.md").write_text("---\nmarp: true\n---\n\n## Slide one\n")
     (slides / "README.md").write_text("## Not a deck\n")
-    index = heading_index(tmp_path)
-    assert index == {
+    assert heading_index(tmp_path) == {
         "01_materials/labs/07_x.ipynb": frozenset({"Section"}),
         "01_materials/slides/session_07.md": frozenset({"Slide one"}),
     }
@@ -321,97 +316,39 @@ def test_headings_come_from_markdown_cells_and_slides_outside_code(tmp_path):
 # -- exports -------------------------------------------------------------------------------------
 
 
-def _qti(tag: str) -> str:
-    return f"{{{QTI_NS['qti']}}}{tag}"
+def test_qti_export_round_trips_questions_and_correct_answers(quiz_readers):
+    read_qti, _, _ = quiz_readers
+    quiz = _sample()
+    title, items = read_qti(to_qti(quiz))
+    assert title == quiz.title
+    assert items == [
+        ("multiple_choice_question", 1, ()),
+        ("numerical_question", 1, (0.41, 0.43)),  # the exact answer, then the range
+        ("numerical_question", 0, (3.0, 5.0)),
+        ("multiple_answers_question", 2, ()),
+        ("true_false_question", 1, ()),
+    ]
 
 
-def _read_qti(data: bytes):
-    """The assessment of a QTI zip, read back: (title, [(question type, n correct, numerical range)]).
-
-    Checks the package on the way: a valid zip whose manifest lists exactly one QTI assessment, its
-    Canvas settings file, and files that exist in the zip.
-    """
-    archive = zipfile.ZipFile(io.BytesIO(data))
-    assert archive.testzip() is None
-    names = set(archive.namelist())
-    manifest = ElementTree.fromstring(archive.read("imsmanifest.xml"))
-    resources = [r for r in manifest.iter() if r.tag.endswith("}resource")]
-    assessments = [r for r in resources if r.get("type") == "imsqti_xmlv1p2"]
-    assert len(assessments) == 1 and len(resources) == 2
-    hrefs = [f.get("href") for r in resources for f in r if f.tag.endswith("}file")]
-    assert hrefs and set(hrefs) <= names
-    root = ElementTree.fromstring(archive.read(hrefs[0]))
-    items = []
-    for item in root.iter(_qti("item")):
-        fields = {
-            f.find("qti:fieldlabel", QTI_NS).text: f.find("qti:fieldentry", QTI_NS).text
-            for f in item.iter(_qti("qtimetadatafield"))
-        }
-        scoring = [
-            c for c in item.iter(_qti("respcondition")) if c.findtext("qti:setvar", None, QTI_NS) == "100"
-        ]
-        assert len(scoring) == 1
-        condition = scoring[0].find("qti:conditionvar", QTI_NS)
-        negated = {id(v) for n in condition.iter(_qti("not")) for v in n.iter()}
-        correct = [v for v in condition.iter(_qti("varequal")) if id(v) not in negated]
-        limits = tuple(float(v.text) for tag in ("vargte", "varlte") for v in condition.iter(_qti(tag)))
-        items.append((fields["question_type"], len(correct), limits))
-    return root.find("qti:assessment", QTI_NS).get("title"), items
-
-
-def test_qti_export_is_a_canvas_zip_that_round_trips_questions_and_answers(quizzes):
-    for quiz in quizzes.values():
-        title, items = _read_qti(to_qti(quiz))
-        assert title == quiz.title
-        assert len(items) == len(quiz.questions)
-        for (kind, n_correct, limits), q in zip(items, quiz.questions, strict=True):
-            assert kind == f"{q.kind}_question"
-            if q.kind == "numerical":
-                assert limits == pytest.approx((q.numerical.low, q.numerical.high), abs=1e-4)
-            else:
-                assert n_correct == len(q.correct_choices)
-
-
-def test_qti_feedback_tells_learners_where_to_review(quizzes):
-    archive = zipfile.ZipFile(io.BytesIO(to_qti(quizzes[2])))
+def test_qti_carries_the_feedback_and_leaves_the_instructors_notes_out():
+    archive = zipfile.ZipFile(io.BytesIO(to_qti(_sample())))
     xml = "".join(archive.read(name).decode() for name in archive.namelist() if name.endswith(".xml"))
-    assert xml.count("Review: Session 2 notebook") == len(quizzes[2].questions)
-    assert "% pointer" not in xml and "recompute" not in xml  # instructors' notes stay out of Canvas
+    assert xml.count("Review: Session 9 notebook") == 5 and "No: &lt;code&gt;b&lt;/code&gt; is 2." in xml
+    assert "% pointer" not in xml and "session_09.share" not in xml and "free comment" not in xml
 
 
-def _read_gift(text: str):
-    """(title, kind, n correct) per GIFT question, read back from the text."""
-    questions = []
-    for block in re.split(r"\n\s*\n", text.strip()):
-        lines = [line for line in block.splitlines() if not line.startswith("//")]
-        if not lines:
-            continue
-        title = re.match(r"::(.*?)::", lines[0]).group(1)
-        answers = [line.strip() for line in lines[1:-1] if not line.strip().startswith("####")]
-        assert lines[-1] == "}"
-        if answers[0] in ("TRUE", "FALSE") or re.match(r"(TRUE|FALSE)#", answers[0]):
-            questions.append((title, "true_false", 1))
-        elif answers[0].startswith("#"):
-            questions.append((title, "numerical", 1))
-        elif all(a.startswith("~%") for a in answers):
-            n = sum(not a.startswith("~%-") for a in answers)
-            assert sum(
-                float(re.match(r"~%(-?[\d.]+)%", a).group(1)) for a in answers if not a.startswith("~%-")
-            ) == (pytest.approx(100, abs=1e-3))
-            questions.append((title, "multiple_answers", n))
-        else:
-            questions.append((title, "multiple_choice", sum(a.startswith("=") for a in answers)))
-    return questions
-
-
-def test_gift_export_round_trips_questions_and_answers(quizzes):
-    for quiz in quizzes.values():
-        text = to_gift(quiz)
-        expected = [(q.title, q.kind, len(q.correct_choices) or 1) for q in quiz.questions]
-        assert _read_gift(text) == expected
-        assert "\n\n\n" not in text and "% pointer" not in text
-    numerical = next(q for q in quizzes[1].questions if q.kind == "numerical")
-    assert f"#{numerical.numerical.value:g}:{numerical.numerical.tolerance:g}" in to_gift(quizzes[1])
+def test_gift_export_round_trips_questions_and_correct_answers(quiz_readers):
+    _, read_gift, _ = quiz_readers
+    text = to_gift(_sample())
+    assert read_gift(text) == [
+        ("A table and a code block", "multiple_choice", 1),
+        ("A share", "numerical", 1),
+        ("A range", "numerical", 1),
+        ("Select all", "multiple_answers", 2),
+        ("True or false", "true_false", 1),
+    ]
+    assert "\t#0.42:0.01\n" in text and "\t#3..5\n" in text and "~%50%" in text and "~%-100%" in text
+    assert "\tTRUE#<p>It is a number.</p>#\n" in text  # the wrong answer's feedback comes first
 
 
 def test_gift_escapes_its_special_characters():
@@ -424,29 +361,33 @@ def test_gift_escapes_its_special_characters():
     assert "\tTRUE##" in text and "####<p>See\\: here.</p>" in text
 
 
-def test_export_writes_one_file_per_quiz(quizzes, tmp_path):
-    written = export([quizzes[1], quizzes[6]], tmp_path / "out", "qti")
-    assert [p.name for p in written] == ["quiz_01.zip", "quiz_06.zip"]
+def test_export_writes_one_file_per_quiz(tmp_path):
+    quizzes = [_sample(), _sample(session=10, title="Quiz 10: another")]
+    written = export(quizzes, tmp_path / "out", "qti")
+    assert [p.name for p in written] == ["quiz_09.zip", "quiz_10.zip"]
     assert all(zipfile.is_zipfile(p) for p in written)
-    gift = export([quizzes[4]], tmp_path / "out", "gift")
-    assert gift[0].name == "quiz_04.gift.txt" and gift[0].read_text().startswith("// Quiz 4:")
+    gift = export(quizzes[:1], tmp_path / "out", "gift")
+    assert gift[0].name == "quiz_09.gift.txt" and gift[0].read_text().startswith("// Quiz 9: a sample")
     with pytest.raises(MLSDError, match="Unknown quiz format"):
-        export([quizzes[1]], tmp_path, "moodle-xml")
+        export(quizzes, tmp_path, "moodle-xml")
 
 
-def test_preview_shows_answers_feedback_pointers_and_problems(quizzes):
-    quiz = quizzes[5]
-    page = preview_html(quiz, problems=check(replace(quiz, questions=quiz.questions[:3])))
-    assert page.count('<section class="question"') == len(quiz.questions)
-    assert page.count("(correct)") == sum(len(q.correct_choices) for q in quiz.questions)
-    assert "has 3 questions; a quiz has 10 to 12" in page  # problems are listed on top
-    assert "session_05.bayes_threshold" in page and "Answer:</span> 0.167" in page
-    assert "do not share with learners" in page and "<table>" in page  # Markdown tables render
+def test_preview_shows_answers_feedback_pointers_and_problems():
+    quiz = _sample()
+    page = preview_html(quiz, problems=check(quiz, headings=HEADINGS))
+    assert page.count('<section class="question"') == 5
+    assert page.count("(correct)") == 4  # the numerical answers are shown as ranges
+    assert "Answer:</span> 0.42, accepted 0.41 to 0.43" in page and "accepted 3 to 5" in page
+    assert "has 5 questions; a quiz has 10 to 12" in page  # problems are listed on top
+    assert "session_09.share" in page and "Session 9 slides, section" in page
+    assert "do not share with learners" in page and "<table>" in page and "<pre><code>" in page
 
 
-def test_load_quizzes_names_a_missing_session(tmp_path):
+def test_load_quizzes_reads_a_folder_and_names_a_missing_session(tmp_path):
     (tmp_path / "session_01.md").write_text(_quiz_text())
-    assert list(load_quizzes(folder=tmp_path)) == [1]
+    (tmp_path / "notes.md").write_text("not a quiz")
+    quizzes = load_quizzes(folder=tmp_path, root=tmp_path)
+    assert list(quizzes) == [1] and quizzes[1].source == "session_01.md"
     with pytest.raises(MLSDError, match="No quiz for session 2 .* session_01.md"):
         load_quizzes([2], folder=tmp_path)
 
