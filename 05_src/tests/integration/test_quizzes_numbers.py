@@ -125,13 +125,16 @@ def bayes_threshold(conn):
     return constants["COST_FP"] / (constants["COST_FP"] + constants["COST_FN"])
 
 
-def label_coverage_2025_10(conn):
-    """Notebook 6, section 6: the share of 2025-10's applications with a label as of the data's as_of."""
-    return _scalar(
+def months_not_fully_labelled(conn):
+    """Notebook 6, section 6: the months whose label coverage (as of the data's as_of) is below 1."""
+    coverage = db.read_sql(
         conn,
-        "SELECT avg((serious_dlq IS NOT NULL)::int) FROM gold.application_features WHERE month = %s",
-        ("2025-10",),
-    )
+        "SELECT month, avg((serious_dlq IS NOT NULL)::int) AS coverage FROM gold.application_features "
+        "GROUP BY month ORDER BY month",
+    )["coverage"]
+    gap = int((coverage < 1).sum())
+    assert (coverage.iloc[len(coverage) - gap :] < 1).all(), "the partly labelled months are not the newest"
+    return gap
 
 
 RECOMPUTE = {
@@ -143,7 +146,7 @@ RECOMPUTE = {
     "session_04.future_snapshot_share": future_snapshot_share,
     "session_05.validation_positive_rate": validation_positive_rate,
     "session_05.bayes_threshold": bayes_threshold,
-    "session_06.label_coverage_2025_10": label_coverage_2025_10,
+    "session_06.months_not_fully_labelled": months_not_fully_labelled,
 }
 
 
