@@ -6,7 +6,7 @@ import html
 import re
 from collections.abc import Iterable
 
-from mlsd.quiz._model import KIND_LABELS, Problem, Question, Quiz
+from mlsd.quiz._model import KIND_LABELS, Problem, Question, Quiz, QuizFormatError
 from mlsd.quiz._parse import to_text
 
 _GIFT_SPECIAL = re.compile(r"([~=#{}:\\])")
@@ -23,21 +23,54 @@ def _text2qti():
 
 
 def text2qti_quiz(quiz: Quiz, *, pointers_in_feedback: bool = True):
-    """The quiz as text2qti reads it (``text2qti.quiz.Quiz``), from :func:`mlsd.quiz.to_text`.
+    """The quiz as text2qti reads it, from :func:`mlsd.quiz.to_text`.
 
-    Raises text2qti's own error (``text2qti.err.Text2qtiError``) when text2qti refuses the file.
     No text2qti configuration file is read or written, and no code block is ever run.
+
+    Parameters
+    ----------
+    quiz : Quiz
+    pointers_in_feedback : bool
+        End each question's general feedback with where to review it (its pointers, in words).
+
+    Returns
+    -------
+    text2qti.quiz.Quiz
+
+    Raises
+    ------
+    QuizFormatError
+        When text2qti refuses the text (its message names the line).
     """
+    from text2qti.err import Text2qtiError  # loads with text2qti, see _text2qti
+
     Config, _, _, Text2qtiQuiz = _text2qti()
     text = to_text(quiz, pointers_in_feedback=pointers_in_feedback)
-    return Text2qtiQuiz(text, config=Config(), source_name=quiz.source or quiz.title)
+    try:
+        return Text2qtiQuiz(text, config=Config(), source_name=quiz.source or quiz.title)
+    except Text2qtiError as error:
+        raise QuizFormatError(
+            f"text2qti refuses {quiz.source or quiz.title}: {error} "
+            "(line numbers count from the text mlsd.quiz.to_text writes)."
+        ) from None
 
 
 def to_qti(quiz: Quiz, *, pointers_in_feedback: bool = True) -> bytes:
-    """A Canvas-importable QTI 1.2 zip of the quiz (``imsmanifest.xml`` and one assessment).
+    """A Canvas-importable QTI 1.2 zip of the quiz: ``imsmanifest.xml``, one assessment, its settings.
 
-    text2qti does the conversion. With ``pointers_in_feedback`` (the default), each question's
-    general feedback ends with where to review it (its pointers, in words).
+    text2qti does the conversion; Canvas (Quercus) imports the zip through Settings > Import Course
+    Content > QTI .zip file as one Classic Quiz, unpublished.
+
+    Parameters
+    ----------
+    quiz : Quiz
+    pointers_in_feedback : bool
+        End each question's general feedback with where to review it (default), as learners see it.
+
+    Returns
+    -------
+    bytes
+        The zip file's content.
     """
     _, _, QTI, _ = _text2qti()
     return QTI(text2qti_quiz(quiz, pointers_in_feedback=pointers_in_feedback)).zip_bytes()
@@ -55,12 +88,23 @@ def _gift_escape(text: str) -> str:
 
 
 def to_gift(quiz: Quiz, *, pointers_in_feedback: bool = True) -> str:
-    """The quiz in Moodle's GIFT format, text rendered to HTML as Canvas would show it.
+    """The quiz in Moodle's GIFT format, its text rendered to HTML as Canvas would show it.
 
     True/false becomes ``{TRUE}``/``{FALSE}``, multiple choice ``=right ~wrong``, multiple answers
     ``~%50%right ~%-50%wrong`` (correct choices share 100%, wrong ones -100%), numerical
     ``{#value:tolerance}`` or ``{#low..high}``; ``#`` after a choice is its feedback and ``####``
     the general feedback.
+
+    Parameters
+    ----------
+    quiz : Quiz
+    pointers_in_feedback : bool
+        End each question's general feedback with where to review it (default).
+
+    Returns
+    -------
+    str
+        The GIFT text, one block per question.
     """
     Config, Markdown, _, _ = _text2qti()
     md = Markdown(Config())
@@ -134,6 +178,18 @@ def preview_html(quiz: Quiz, *, problems: Iterable[Problem] = ()) -> str:
 
     Every stem, choice and feedback is rendered by text2qti's Markdown, as Canvas will show it.
     It is the answer key: keep it out of the learners' reach.
+
+    Parameters
+    ----------
+    quiz : Quiz
+    problems : iterable of Problem
+        Listed at the top of the page (from :func:`mlsd.quiz.check` or
+        :func:`mlsd.quiz.course_problems`).
+
+    Returns
+    -------
+    str
+        The HTML page.
     """
     Config, Markdown, _, _ = _text2qti()
     md = Markdown(Config())

@@ -31,7 +31,25 @@ def quiz_files(folder: str | Path | None = None) -> dict[int, Path]:
 
 
 def read_quiz(path: str | Path, *, root: str | Path | None = None) -> Quiz:
-    """Parse one quiz file; its ``source`` is the path relative to ``root`` when it lies under it."""
+    """Parse one quiz file.
+
+    Parameters
+    ----------
+    path : path-like
+        A ``session_NN.md`` file.
+    root : path-like, optional
+        The repository root (default: this repository); the quiz's ``source`` is the path relative
+        to it when the file lies under it.
+
+    Returns
+    -------
+    Quiz
+
+    Raises
+    ------
+    QuizFormatError
+        When the file breaks the syntax.
+    """
     path = Path(path)
     root = Path(root or repo_root())
     try:
@@ -45,6 +63,19 @@ def load_quizzes(
     sessions: Iterable[int] | None = None, *, folder: str | Path | None = None, root: str | Path | None = None
 ) -> dict[int, Quiz]:
     """The course quizzes (all, or those of ``sessions``), parsed, by session number.
+
+    Parameters
+    ----------
+    sessions : iterable of int, optional
+        The sessions wanted (default: every ``session_NN.md`` in the folder).
+    folder : path-like, optional
+        Where the quiz files are (default: ``03_instructional_team/quizzes`` under ``root``).
+    root : path-like, optional
+        The repository root (default: this repository).
+
+    Returns
+    -------
+    dict of int to Quiz
 
     Raises
     ------
@@ -73,6 +104,19 @@ def export(quizzes: Iterable[Quiz], out_dir: str | Path, fmt: str = "qti") -> li
     """Write one file per quiz into ``out_dir``: ``quiz_NN.zip`` (QTI) or ``quiz_NN.gift.txt`` (GIFT).
 
     The quizzes are written as they are: check them first (:func:`course_problems`).
+
+    Parameters
+    ----------
+    quizzes : iterable of Quiz
+    out_dir : path-like
+        Created if missing; files of the same names are replaced.
+    fmt : {"qti", "gift"}
+        Canvas (Quercus) QTI zip, or Moodle GIFT text.
+
+    Returns
+    -------
+    list of Path
+        The files written, in the order of ``quizzes``.
     """
     if fmt not in FORMATS:
         raise MLSDError(f"Unknown quiz format {fmt!r}: choose one of {', '.join(FORMATS)}.")

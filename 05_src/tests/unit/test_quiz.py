@@ -337,6 +337,13 @@ def test_qti_carries_the_feedback_and_leaves_the_instructors_notes_out():
     assert "% pointer" not in xml and "session_09.share" not in xml and "free comment" not in xml
 
 
+def test_what_text2qti_refuses_is_a_quiz_format_error():
+    quiz = parse("Quiz title: T\n1.  Pick one.\n*a) same\nb)  same\n", source="session_09.md")
+    assert "repeats a choice" in _messages(check(quiz))[-1]
+    with pytest.raises(QuizFormatError, match="(?s)text2qti refuses session_09.md: .*Duplicate choice"):
+        to_qti(quiz)
+
+
 def test_gift_export_round_trips_questions_and_correct_answers(quiz_readers):
     _, read_gift, _ = quiz_readers
     text = to_gift(_sample())
