@@ -1,8 +1,11 @@
 """Design of Machine Learning Systems: the course package.
 
-Modules, one per concern (see ``05_src/mlsd/README.md``):
-``config`` settings, ``db`` PostgreSQL, ``logging`` course logs, ``notebooks``
-notebook execution, ``cli`` the ``mlsd`` command. Importing the package does no work.
+One module per concern, each documented in its own docstring: ``config`` settings, ``db``
+PostgreSQL, ``data`` the generated dataset, ``pipelines`` bronze, silver and gold, ``sampling``,
+``labeling``, ``features``, ``evaluation``, ``tracking`` MLflow, ``training``, ``explain``,
+``monitoring``, ``serving``, ``course`` and ``notebooks`` for the session notebooks, ``grading``,
+``doctor``, ``logging``; ``cli`` is the ``mlsd`` command over them. Importing the package does no
+work.
 """
 
 __version__ = "0.1.0"

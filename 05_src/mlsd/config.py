@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from dotenv import dotenv_values
+
 from mlsd.errors import ConfigError
 
 __all__ = [
@@ -63,8 +65,6 @@ def repo_root() -> Path:
 
 
 def _dotenv_values() -> dict[str, str]:
-    from dotenv import dotenv_values
-
     try:
         path = repo_root() / ".env"
     except ConfigError:

@@ -12,11 +12,19 @@ as a facilitator does before class.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from mlsd import data, db, pipelines
 from mlsd.config import Settings, get_settings, repo_root
+from mlsd.logging import get_logger
+from mlsd.notebooks import NotebookRun, run_notebook
 
 __all__ = ["CourseSession", "SEED", "ensure_course_data", "lab_notebooks", "run_course", "setup"]
 
@@ -37,8 +45,6 @@ class CourseSession:
 
     def engine(self):
         """A SQLAlchemy engine on the same database (for ``pandas.read_sql``)."""
-        from mlsd import db
-
         return db.engine(self.url)
 
     def __repr__(self) -> str:
@@ -56,8 +62,6 @@ def ensure_course_data(conn, *, scale: str | None = None, seed: int = SEED, sett
     Returns the landing folder and its manifest. Cheap when nothing needs doing: one
     query on ``bronze.load_log``.
     """
-    from mlsd import data, db, pipelines
-
     settings = settings or get_settings()
     scale = str(scale or settings.scale)
     rows = int(scale) if scale.isdigit() else None
@@ -98,11 +102,6 @@ def setup(*, scale: str | None = None, seed: int = SEED, threads: int | None = 1
         Threads for BLAS and OpenMP (NumPy, scikit-learn). The course's data are small, and
         one thread keeps timings steady on a busy laptop; ``None`` leaves the libraries' default.
     """
-    import numpy as np
-
-    from mlsd import db
-    from mlsd.logging import get_logger
-
     settings = get_settings(scale=scale)
     url = db.database_url(settings=settings)
     conn = db.connect(url)
@@ -110,8 +109,6 @@ def setup(*, scale: str | None = None, seed: int = SEED, threads: int | None = 1
     landing, manifest = ensure_course_data(conn, scale=settings.scale, seed=seed, settings=settings)
     np.random.seed(seed)  # for libraries that still read the global generator
     if threads is not None:
-        from threadpoolctl import threadpool_limits
-
         threadpool_limits(limits=threads)
     return CourseSession(conn, url, settings, landing, manifest, seed, get_logger("mlsd.course"))
 
@@ -131,9 +128,9 @@ def run_course(
     only: list[int] | None = None,
     out: Path | None = None,
     cell_timeout: int = 300,
-    progress: bool = True,
+    progress: Callable[[int, int, Path, NotebookRun | None], None] | None = None,
     notebooks: list[Path] | None = None,
-) -> list:
+) -> list[NotebookRun]:
     """Execute the session notebooks in order, each in a fresh kernel.
 
     Writes the executed notebooks and their HTML to ``out`` (default ``05_src/build/course``)
@@ -142,12 +139,10 @@ def run_course(
 
     ``only`` keeps the sessions with these numbers; ``notebooks`` replaces the session
     notebooks (for tests and for trying a new notebook before it joins ``01_materials/labs``).
+    ``progress(index, total, path, run)`` is called before each notebook (``run`` is ``None``)
+    and after it (``run`` is its :class:`~mlsd.notebooks.NotebookRun`); ``mlsd course run``
+    prints from it.
     """
-    import os
-
-    from mlsd import db
-    from mlsd.notebooks import run_notebook
-
     settings = get_settings(scale=scale)
     out = Path(out or repo_root() / "05_src" / "build" / "course")
     out.mkdir(parents=True, exist_ok=True)
@@ -166,7 +161,7 @@ def run_course(
     runs = []
     for index, path in enumerate(notebooks, start=1):
         if progress:
-            print(f"[{index}/{len(notebooks)}] {path.name} ...", flush=True)
+            progress(index, len(notebooks), path, None)
         executed = out / path.name
         run = run_notebook(
             path, cell_timeout=cell_timeout, env={**env, **_passthrough(os.environ)}, output_path=executed
@@ -174,7 +169,7 @@ def run_course(
         _write_html(executed)
         runs.append(run)
         if progress:
-            print(f"      {run.status} in {run.seconds:.1f} s, peak {run.peak_memory_mb:.0f} MB", flush=True)
+            progress(index, len(notebooks), path, run)
     (out / "summary.json").write_text(
         json.dumps(
             [
@@ -193,10 +188,16 @@ def _passthrough(environ) -> dict[str, str]:
     return {k: environ[k] for k in names if environ.get(k)}
 
 
+def _html_exporter():
+    """nbconvert's HTML exporter; nbconvert (about a second to import) loads when a notebook is
+    converted, not in every session notebook that imports this module."""
+    from nbconvert import HTMLExporter
+
+    return HTMLExporter()
+
+
 def _write_html(executed: Path) -> None:
     if not executed.is_file():
         return
-    from nbconvert import HTMLExporter
-
-    body, _ = HTMLExporter().from_filename(str(executed))
+    body, _ = _html_exporter().from_filename(str(executed))
     executed.with_suffix(".html").write_text(body, encoding="utf-8")

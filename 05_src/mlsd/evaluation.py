@@ -40,8 +40,18 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from mlsd._validation import check_columns
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+
+def _figure(**kwargs) -> Figure:
+    """A matplotlib figure; matplotlib (about a second to import) loads on the first one drawn."""
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
+
 
 __all__ = [
     "BehaviouralResult",
@@ -221,15 +231,13 @@ def cost_curve(table: pd.DataFrame, best: float | None = None) -> Figure:
     -------
     matplotlib.figure.Figure
     """
-    from matplotlib.figure import Figure
-
     missing = {"threshold", "cost_per_case"} - set(table.columns)
     if missing:
         raise ValueError(f"table lacks {sorted(missing)}: pass the table returned by threshold_by_cost.")
     finite = table[np.isfinite(table["threshold"])]
     if best is None:
         best = float(table.loc[table["cost_per_case"].idxmin(), "threshold"])
-    fig = Figure(figsize=(6, 4))
+    fig = _figure(figsize=(6, 4))
     ax = fig.subplots()
     ax.plot(finite["threshold"], finite["cost_per_case"], drawstyle="steps-post")
     if np.isfinite(best):
@@ -325,10 +333,8 @@ def calibration_figure(
     -------
     matplotlib.figure.Figure
     """
-    from matplotlib.figure import Figure
-
     curves = dict(y_score) if isinstance(y_score, Mapping) else {"model": y_score}
-    fig = Figure(figsize=(6, 6))
+    fig = _figure(figsize=(6, 6))
     ax, hist = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfectly calibrated")
     for name, scores in curves.items():
@@ -409,9 +415,7 @@ def _slice_masks(df: pd.DataFrame, by) -> dict[str, np.ndarray]:
             masks[str(name)] = mask
         return masks
     columns = [by] if isinstance(by, str) else list(by)
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(f"Slice columns {missing} are not in the frame; available: {list(df.columns)}.")
+    check_columns(df, columns, what="The frame", hint="Slice by its columns, or pass masks.")
     masks = {}
     for key, rows in df.groupby(columns, dropna=False, observed=True).indices.items():
         key = key if isinstance(key, tuple) else (key,)
@@ -464,9 +468,7 @@ def slice_metrics(
         the overall one), ``small`` and ``worst``; ranked slices first, sorted
         by ``metric`` from worst, then the small ones.
     """
-    for col in (y_true_col, y_score_col):
-        if col not in df.columns:
-            raise ValueError(f"Column {col!r} is not in the frame; available: {list(df.columns)}.")
+    check_columns(df, [y_true_col, y_score_col], what="The frame", hint="Name its label and score columns.")
     if metric not in {"roc_auc", "pr_auc", "recall", "precision"}:
         raise ValueError(f"metric must be roc_auc, pr_auc, recall or precision, got {metric!r}.")
     y, s = _check_binary(df[y_true_col], df[y_score_col])

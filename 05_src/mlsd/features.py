@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from psycopg2 import extensions, sql
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction import FeatureHasher
@@ -47,7 +48,9 @@ from sklearn.preprocessing import (
 )
 from sklearn.utils.validation import check_is_fitted
 
+from mlsd._validation import check_columns
 from mlsd.data._schema import COLUMNS as _SCHEMA_COLUMNS  # constants only: cheap to import
+from mlsd.db import copy_dataframe, read_sql
 
 if TYPE_CHECKING:
     import psycopg2.extensions
@@ -100,14 +103,6 @@ def _as_frame(X) -> pd.DataFrame:
     if not isinstance(X, pd.DataFrame):
         raise ValueError(f"Expected a pandas DataFrame (or Series), got {type(X).__name__}.")
     return X
-
-
-def _check_columns(X: pd.DataFrame | Sequence[str], columns) -> None:
-    """Raise if any of ``columns`` is not a column of ``X`` (a DataFrame or a list of names)."""
-    available = list(X.columns) if isinstance(X, pd.DataFrame) else list(X)
-    missing = [c for c in columns if c not in available]
-    if missing:
-        raise ValueError(f"Unknown column(s) {missing}: the data has {available}.")
 
 
 def _choice(name: str, value, allowed) -> None:
@@ -291,7 +286,7 @@ class HashingEncoder(TransformerMixin, BaseEstimator):
         """Hash each column into its block of ``n_features`` columns."""
         check_is_fitted(self)
         X = _as_frame(X)
-        _check_columns(X, self.feature_names_in_)
+        check_columns(X, self.feature_names_in_, what="X", hint="Pass the columns it was fitted on.")
         hasher = FeatureHasher(
             n_features=int(self.n_features), input_type="string", alternate_sign=self.alternate_sign
         )
@@ -338,7 +333,7 @@ class FeatureCross(TransformerMixin, BaseEstimator):
         X = _as_frame(X)
         if not self.crosses or any(len(cross) < 2 for cross in self.crosses):
             raise ValueError("crosses needs one or more tuples of at least two columns, e.g. [('a', 'b')].")
-        _check_columns(X, {c for cross in self.crosses for c in cross})
+        check_columns(X, [c for cross in self.crosses for c in cross], what="X")
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = X.shape[1]
         return self
@@ -396,7 +391,7 @@ class DateParts(TransformerMixin, BaseEstimator):
         """Extract the parts of every timestamp column."""
         check_is_fitted(self)
         X = _as_frame(X)
-        _check_columns(X, self.feature_names_in_)
+        check_columns(X, self.feature_names_in_, what="X", hint="Pass the columns it was fitted on.")
         out = {}
         for column in self.feature_names_in_:
             stamps = X[column]
@@ -610,8 +605,6 @@ def course_feature_columns() -> dict[str, list[str]]:
 
 def _table_columns(conn: psycopg2.extensions.connection, schema: str, table: str) -> list[str]:
     """Column names of ``schema.table``, with a clear error when the table is missing."""
-    from psycopg2 import sql
-
     target = sql.Identifier(schema, table)
     with conn.cursor() as cur:
         cur.execute("SELECT to_regclass(%s)", (target.as_string(conn),))
@@ -691,14 +684,10 @@ def point_in_time_features(
     ...                      "as_of_timestamp": [pd.Timestamp("2025-01-15", tz="UTC")]})
     >>> point_in_time_features(conn, keys)  # doctest: +SKIP
     """
-    from psycopg2 import extensions, sql
-
-    from mlsd.db import copy_dataframe, read_sql
-
-    _check_columns(applications, [entity, as_of])
+    check_columns(applications, [entity, as_of], what="applications")
     columns = list(columns)
     available = _table_columns(conn, schema, table)
-    _check_columns(available, [entity, time_column, *columns])
+    check_columns(available, [entity, time_column, *columns], what=f"{schema}.{table}")
     clashes = sorted(set(applications.columns) & {time_column, *columns})
     if clashes:
         raise ValueError(f"applications already has column(s) {clashes}: drop or rename them first.")
@@ -797,13 +786,9 @@ def gold_features(
     >>> months = ["2024-01", "2024-02"]
     >>> train = gold_features(conn, month=months)  # doctest: +SKIP
     """
-    from psycopg2 import sql
-
-    from mlsd.db import read_sql
-
     available = _table_columns(conn, schema, table)
     chosen = available if columns is None else list(columns)
-    _check_columns(available, chosen)
+    check_columns(available, chosen, what=f"{schema}.{table}")
     if not chosen:
         raise ValueError("columns is empty: name at least one column, or pass None for all.")
     query = sql.SQL("SELECT {} FROM {}").format(

@@ -12,8 +12,25 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import psutil
 
 from mlsd.config import repo_root
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+
+def _nbclient() -> tuple[ModuleType, ModuleType]:
+    """nbformat and nbclient (half a second or more), imported when a notebook runs: every session
+    notebook imports mlsd.course, which imports this module, and none of them runs notebooks."""
+    import nbclient
+    import nbclient.exceptions
+    import nbformat
+
+    return nbformat, nbclient
+
 
 __all__ = ["NotebookRun", "discover_notebooks", "run_notebook", "NOTEBOOK_FOLDERS"]
 
@@ -69,8 +86,6 @@ class _PeakMemory(threading.Thread):
         self._stop_event = threading.Event()
 
     def run(self) -> None:
-        import psutil
-
         try:
             proc = psutil.Process(self.pid)
         except psutil.NoSuchProcess:
@@ -112,10 +127,13 @@ def run_notebook(
     output_path : path-like, optional
         Where to write the executed notebook (with outputs).
     """
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
-
+    nbformat, nbclient = _nbclient()
+    NotebookClient = nbclient.NotebookClient
+    CellExecutionError, CellTimeoutError, DeadKernelError = (
+        nbclient.exceptions.CellExecutionError,
+        nbclient.exceptions.CellTimeoutError,
+        nbclient.exceptions.DeadKernelError,
+    )
     path = Path(path).resolve()
     run = NotebookRun(path=path)
     nb = nbformat.read(path, as_version=4)

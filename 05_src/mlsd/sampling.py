@@ -32,6 +32,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from mlsd._validation import check_columns
+
 __all__ = [
     "Split",
     "class_balance",
@@ -69,12 +71,6 @@ def _rng(random_state: RandomState) -> np.random.Generator:
     if isinstance(random_state, np.random.RandomState):
         raise ValueError("random_state must be an int or a numpy Generator (np.random.default_rng(seed)).")
     return np.random.default_rng(random_state)
-
-
-def _check_columns(df: pd.DataFrame, *columns: Hashable) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(f"Unknown column(s) {missing}: the DataFrame has {list(df.columns)}.")
 
 
 def _check_fraction(name: str, value: float) -> None:
@@ -206,7 +202,7 @@ def stratified_sample(
     [0, 0, 0, 0, 1]
     """
     columns = [by] if isinstance(by, str) else list(by)
-    _check_columns(df, *columns)
+    check_columns(df, columns, what="The DataFrame")
     size = _sample_size(len(df), n, frac)
     if size == 0 or len(df) == 0:
         return df.iloc[:0]
@@ -219,7 +215,7 @@ def stratified_sample(
 
 def _weights_array(df: pd.DataFrame, weights: str | Sequence[float] | np.ndarray | pd.Series) -> np.ndarray:
     if isinstance(weights, str):
-        _check_columns(df, weights)
+        check_columns(df, [weights], what="The DataFrame")
         weights = df[weights]
     values = np.asarray(weights, dtype=float)
     if values.shape != (len(df),):
@@ -504,7 +500,7 @@ def stratified_split(
     >>> [float(part["y"].mean()) for part in parts]
     [0.2, 0.2, 0.2]
     """
-    _check_columns(df, by)
+    check_columns(df, [by], what="The DataFrame")
     _check_split_sizes(valid_size, test_size)
     rng = _rng(random_state)
     valid, test = [], []
@@ -582,7 +578,7 @@ def time_split(
     >>> [part["month"].tolist() for part in parts]
     [['2025-01', '2025-02'], ['2025-03'], ['2025-04']]
     """
-    _check_columns(df, time_column)
+    check_columns(df, [time_column], what="The DataFrame")
     cuts = [_to_month(train_end), _to_month(valid_end)]
     if test_end is not None:
         cuts.append(_to_month(test_end))
@@ -640,7 +636,7 @@ def group_split(
     >>> set(parts.train["customer_id"]) & set(parts.test["customer_id"])
     set()
     """
-    _check_columns(df, group)
+    check_columns(df, [group], what="The DataFrame")
     _check_split_sizes(valid_size, test_size)
     if df[group].isna().any():
         raise ValueError(f"Column {group!r} has missing values: every row needs a group to split by groups.")
@@ -707,7 +703,7 @@ def imbalance_ratio(y: pd.Series | Sequence | np.ndarray) -> float:
 
 
 def _target_column(df: pd.DataFrame, target: str, ratio: float) -> pd.Series:
-    _check_columns(df, target)
+    check_columns(df, [target], what="The DataFrame")
     _check_fraction("ratio", ratio)
     return _labels(df[target])
 

@@ -40,11 +40,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import psutil
+import requests
+from threadpoolctl import threadpool_limits
 
+from mlsd import tracking
+from mlsd.config import get_settings
+from mlsd.db import free_port, port_in_use
 from mlsd.errors import MLSDError
 
 if TYPE_CHECKING:
-    import argparse
+    from types import ModuleType
 
     import psycopg2.extensions
 
@@ -57,8 +63,6 @@ __all__ = [
     "ModelServer",
     "ServingClient",
     "ServingError",
-    "cmd_score",
-    "cmd_serve",
     "score_month",
     "serve",
 ]
@@ -129,6 +133,21 @@ class BatchResult:
         return self.rows / max(self.score_seconds + self.write_seconds, 1e-9)
 
 
+def _mlflow() -> ModuleType:
+    """MLflow, imported on first use: it takes seconds, and ``import mlsd.serving`` should not."""
+    import mlflow
+
+    return mlflow
+
+
+def _batch_scoring() -> tuple[ModuleType, ModuleType, ModuleType]:
+    """What batch scoring reads, scores and writes with. These modules load scikit-learn, which a client of
+    the model server (:class:`ServingClient`) does without, so they are imported when a batch is scored."""
+    from mlsd import features, monitoring, training
+
+    return features, monitoring, training
+
+
 def _threshold(tags: dict[str, str] | None) -> float:
     value = (tags or {}).get("threshold")
     try:
@@ -188,20 +207,13 @@ def score_month(
     mlsd.tracking.RegistryError
         When the model or alias does not exist.
     """
-    import mlflow.sklearn
-    from threadpoolctl import threadpool_limits
-
-    from mlsd import tracking
-    from mlsd.features import gold_features
-    from mlsd.monitoring import log_predictions
-    from mlsd.training import model_input
-
+    features, monitoring, training = _batch_scoring()
     started = time.perf_counter()
     version = tracking.get_model_version(model_name, alias)
     with tracking.quiet():
-        model = mlflow.sklearn.load_model(f"models:/{model_name}/{version.version}")
+        model = _mlflow().sklearn.load_model(f"models:/{model_name}/{version.version}")
     loaded = time.perf_counter()
-    frame = gold_features(conn, month=month)
+    frame = features.gold_features(conn, month=month)
     if frame.empty:
         raise ServingError(
             f"gold.application_features has no applications in {month!r}: load the data "
@@ -210,7 +222,7 @@ def score_month(
     cut = threshold if threshold is not None else _threshold(version.tags)
     begin = time.perf_counter()
     with threadpool_limits(limits=threads):
-        scores = model.predict_proba(model_input(frame))[:, 1]
+        scores = model.predict_proba(training.model_input(frame))[:, 1]
     score_seconds = time.perf_counter() - begin
     predictions = pd.DataFrame(
         {
@@ -223,7 +235,7 @@ def score_month(
     )
     batch = batch_id or f"{month}:{model_name}:v{version.version}"
     begin = time.perf_counter()
-    rows = log_predictions(conn, predictions, model_name, str(version.version), batch)
+    rows = monitoring.log_predictions(conn, predictions, model_name, str(version.version), batch)
     write_seconds = time.perf_counter() - begin
     return BatchResult(
         batch_id=batch,
@@ -283,16 +295,12 @@ class ServingClient:
     """
 
     def __init__(self, url: str, timeout: float = 30.0):
-        import requests
-
         self.url = url.rstrip("/")
         self.timeout = timeout
         self._session = requests.Session()  # keeps the connection open between requests
 
     def ping(self) -> bool:
         """True when the server answers ``/ping`` with 200 (the model is loaded)."""
-        import requests
-
         try:
             return self._session.get(f"{self.url}/ping", timeout=min(self.timeout, 5)).status_code == 200
         except requests.RequestException:
@@ -306,8 +314,6 @@ class ServingClient:
         ServingError
             For a 4xx/5xx answer, with the server's message; or when the server is unreachable.
         """
-        import requests
-
         body = payload if isinstance(payload, str) else json.dumps(payload, allow_nan=False)
         try:
             response = self._session.post(
@@ -387,8 +393,6 @@ class ModelServer:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server and the processes it started (terminate, then kill after ``timeout``)."""
-        import psutil
-
         if self.process.poll() is not None:
             return
         try:
@@ -471,10 +475,6 @@ def serve(
     mlsd.tracking.RegistryError
         When the model or alias does not exist.
     """
-    from mlsd import tracking
-    from mlsd._embedded import free_port, port_in_use
-    from mlsd.config import get_settings
-
     settings = settings or get_settings()
     uri = tracking.tracking_uri(settings)
     version = str(tracking.get_model_version(model_name, alias, uri=uri).version)
@@ -520,60 +520,3 @@ def serve(
     finally:
         client.close()
     return server
-
-
-# -- command functions ---------------------------------------------------------------------
-
-
-def cmd_score(args: argparse.Namespace) -> int:
-    """``mlsd score``: see :func:`score_month`."""
-    from mlsd import db
-    from mlsd.cli import print_table
-
-    if args.batch_id and len(args.months) > 1:
-        print("--batch-id names one batch: give one month with it, or leave it out.", file=sys.stderr)
-        return 2
-    conn = db.connect()
-    rows = []
-    try:
-        for month in args.months:
-            result = score_month(conn, month, model_name=args.model, alias=args.alias, batch_id=args.batch_id)
-            rows.append(
-                (
-                    result.month,
-                    f"{result.model_name} v{result.model_version}",
-                    f"{result.rows:,}",
-                    f"{result.flagged:,}",
-                    f"{result.threshold:.3f}",
-                    f"{result.rows_per_second:,.0f}",
-                    result.batch_id,
-                )
-            )
-    finally:
-        conn.close()
-    print_table(rows, ["month", "model", "rows", "flagged", "threshold", "rows/s", "batch id"])
-    print("\nPredictions are in monitoring.prediction_log (re-scoring a batch id replaces its rows).")
-    return 0
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    """``mlsd serve``: start the model server and keep it running until Ctrl-C (or SIGTERM)."""
-    import signal
-
-    print(f"Starting MLflow's model server for models:/{args.model}@{args.alias} ...", flush=True)
-    server = serve(args.model, alias=args.alias, port=args.port, host=args.host)
-    # A plain `kill` must not orphan the server either: turn SIGTERM into a clean exit.
-    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    example = '{"dataframe_split": {"columns": [...], "data": [[...]]}}'
-    print(
-        f"Serving {server.model_uri} on {server.url} (log: {server.log_path}). Ctrl-C to stop.\n"
-        f"  curl {server.url}/invocations -H 'Content-Type: application/json' -d '{example}'",
-        flush=True,
-    )
-    try:
-        return server.process.wait()
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        server.stop()
-        signal.signal(signal.SIGTERM, previous)

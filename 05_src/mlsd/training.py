@@ -33,19 +33,34 @@ Example
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from psycopg2 import sql
+from scipy.stats import loguniform, randint
 
+# Imported here, they also load OpenMP before train() limits its threads (threadpoolctl
+# limits only the libraries already loaded).
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import TimeSeriesSplit
+from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
+
+from mlsd import tracking
+from mlsd.db import read_sql
 from mlsd.errors import MLSDError
+from mlsd.evaluation import classification_metrics, threshold_by_cost
+from mlsd.features import course_feature_columns, make_preprocessor
+from mlsd.sampling import time_split
+from mlsd.tracking import SearchOptions
 
 if TYPE_CHECKING:
-    import argparse
+    from types import ModuleType
 
     import psycopg2.extensions
-    from sklearn.pipeline import Pipeline
 
     from mlsd.config import Settings
 
@@ -55,8 +70,8 @@ __all__ = [
     "MONOTONIC_INCREASING",
     "TrainingData",
     "TrainingDataError",
+    "TrainingOptions",
     "baseline_pipeline",
-    "cmd_train",
     "load_training_data",
     "model_columns",
     "model_input",
@@ -81,6 +96,38 @@ class TrainingDataError(MLSDError, ValueError):
     """The gold table holds too little labelled data for the requested months."""
 
 
+@dataclass(frozen=True)
+class TrainingOptions:
+    """What :func:`train` does, as one value: the months, the search, the costs, the registered name.
+
+    :func:`train` takes these as keywords (see there) and passes this value along; ``search``
+    goes to :func:`mlsd.tracking.tune` whole, with ``cv=None`` meaning
+    ``TimeSeriesSplit(n_splits=3)``.
+
+    Examples
+    --------
+    >>> options = TrainingOptions(search=SearchOptions(method="grid", cv=None, random_state=0))
+    >>> options.search.method, options.register_as
+    ('grid', 'lending-default')
+    """
+
+    experiment: str = "lending-default"
+    train_end: str = "2024-12"
+    valid_end: str = "2025-03"
+    search: SearchOptions = SearchOptions(method="random", cv=None, n_iter=8, random_state=42)
+    register_as: str | None = "lending-default"
+    cost_fp: float = DEFAULT_COSTS["cost_fp"]
+    cost_fn: float = DEFAULT_COSTS["cost_fn"]
+    threads: int | None = 1
+
+
+def _mlflow() -> ModuleType:
+    """MLflow, imported on first use: it takes seconds, and ``import mlsd.training`` should not."""
+    import mlflow
+
+    return mlflow
+
+
 def model_columns() -> list[str]:
     """Columns of the model input, in order: ids, numeric, categorical, then date columns.
 
@@ -89,8 +136,6 @@ def model_columns() -> list[str]:
     >>> model_columns()[:3], model_columns()[-1]
     (['application_id', 'customer_id', 'amount'], 'applied_at')
     """
-    from mlsd.features import course_feature_columns
-
     kinds = course_feature_columns()
     return [
         *ID_COLUMNS,
@@ -119,8 +164,6 @@ def model_input(frame: pd.DataFrame) -> pd.DataFrame:
     >>> model_input(pd.DataFrame(row))["applied_at"].iloc[0]
     Timestamp('2025-01-31 22:30:00')
     """
-    from mlsd.features import course_feature_columns
-
     columns = model_columns()
     missing = [c for c in columns if c not in frame.columns]
     if missing:
@@ -164,11 +207,6 @@ def load_training_data(
     TrainingDataError
         When either part is empty or holds a single class.
     """
-    from psycopg2 import sql
-
-    from mlsd.db import read_sql
-    from mlsd.sampling import time_split
-
     wanted = [*dict.fromkeys([*model_columns(), "month", "serious_dlq"])]
     query = sql.SQL(
         "SELECT {} FROM gold.application_features WHERE serious_dlq IS NOT NULL AND month <= %s "
@@ -199,11 +237,6 @@ def baseline_pipeline() -> Pipeline:
     The power transform pulls in the heavy tails of utilisation, debt ratio and income,
     which a linear model would otherwise let a few extreme rows dominate.
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
-
-    from mlsd.features import course_feature_columns, make_preprocessor
-
     prep = make_preprocessor(**course_feature_columns(), power=True, scaler="standard")
     # newton-cholesky converges in a few iterations where lbfgs needs hundreds (unscaled date parts)
     model = LogisticRegression(solver="newton-cholesky", max_iter=200)
@@ -219,11 +252,6 @@ def tuned_pipeline(random_state: int | None = 42) -> Pipeline:
     Boosting stops early when 10% of the training rows, held out, stop improving, so the
     number of iterations searched is an upper bound.
     """
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.pipeline import Pipeline
-
-    from mlsd.features import course_feature_columns, make_preprocessor
-
     prep = make_preprocessor(**course_feature_columns(), scaler=None)
     model = HistGradientBoostingClassifier(
         early_stopping=True,  # max_iter is a cap: stop when 10% held-out rows stop improving
@@ -241,8 +269,6 @@ def param_space(method: str = "random") -> dict[str, Any]:
             "model__max_leaf_nodes": [15, 31],
             "model__min_samples_leaf": [20, 80],
         }
-    from scipy.stats import loguniform, randint
-
     return {
         "model__learning_rate": loguniform(0.02, 0.3),
         "model__max_iter": randint(50, 300),
@@ -253,8 +279,6 @@ def param_space(method: str = "random") -> dict[str, Any]:
 
 
 def _validation_metrics(model, data: TrainingData, cost_fp: float, cost_fn: float) -> tuple[dict, np.ndarray]:
-    from mlsd.evaluation import classification_metrics, threshold_by_cost
-
     scores = model.predict_proba(data.X_valid)[:, 1]
     threshold, _ = threshold_by_cost(data.y_valid, scores, cost_fp=cost_fp, cost_fn=cost_fn)
     threshold = float(min(threshold, 1.0))  # "flag nobody" (inf) becomes a threshold of 1
@@ -323,7 +347,8 @@ def train(
     pandas.DataFrame
         One row per model: ``model``, ``cv_pr_auc``, ``pr_auc``, ``roc_auc`` (validation),
         ``threshold``, ``run_id``, ``version`` and ``alias`` (``champion`` / ``challenger``;
-        ``None`` without registration).
+        ``None`` without registration). ``attrs`` holds ``seconds`` (time taken) and
+        ``tracking_uri`` (where the runs are).
 
     Notes
     -----
@@ -331,57 +356,37 @@ def train(
     validation scores are slightly optimistic: judge it on later months (a test period,
     or the monitoring of its predictions).
     """
-    import sklearn.ensemble  # noqa: F401  (loads OpenMP now: threadpoolctl limits only loaded libraries)
-    import sklearn.linear_model  # noqa: F401
-    from threadpoolctl import threadpool_limits
-
-    started = time.perf_counter()
-    with threadpool_limits(limits=threads):
-        summary = _train(
-            conn,
-            experiment=experiment,
-            train_end=train_end,
-            valid_end=valid_end,
-            tune_method=tune_method,
-            n_iter=n_iter,
+    options = TrainingOptions(
+        experiment=experiment,
+        train_end=train_end,
+        valid_end=valid_end,
+        search=SearchOptions(
+            method=tune_method,
             cv=cv,
+            n_iter=n_iter,
             random_state=random_state,
-            register_as=register_as,
-            cost_fp=cost_fp,
-            cost_fn=cost_fn,
             use_dask=use_dask,
             n_jobs=n_jobs,
-            settings=settings,
-        )
+        ),
+        register_as=register_as,
+        cost_fp=cost_fp,
+        cost_fn=cost_fn,
+        threads=threads,
+    )
+    started = time.perf_counter()
+    with threadpool_limits(limits=options.threads):
+        summary = _train(conn, options, settings)
     summary.attrs["seconds"] = time.perf_counter() - started
     return summary
 
 
-def _train(
-    conn,
-    *,
-    experiment,
-    train_end,
-    valid_end,
-    tune_method,
-    n_iter,
-    cv,
-    random_state,
-    register_as,
-    cost_fp,
-    cost_fn,
-    use_dask,
-    n_jobs,
-    settings,
-) -> pd.DataFrame:
-    import mlflow
-    from sklearn.model_selection import TimeSeriesSplit
-
-    from mlsd import tracking
-
-    tracking.configure(settings)
-    data = load_training_data(conn, train_end=train_end, valid_end=valid_end)
-    splitter = TimeSeriesSplit(n_splits=3) if cv is None else cv
+def _train(conn, options: TrainingOptions, settings: Settings | None) -> pd.DataFrame:
+    uri = tracking.configure(settings)
+    data = load_training_data(conn, train_end=options.train_end, valid_end=options.valid_end)
+    search = options.search
+    if search.cv is None:
+        search = replace(search, cv=TimeSeriesSplit(n_splits=3))
+    search = replace(search, scoring=SCORING)
     context = {
         "train_months": "..".join(data.train_months),
         "valid_months": "..".join(data.valid_months),
@@ -389,44 +394,40 @@ def _train(
         "n_valid": len(data.y_valid),
         "train_positive_rate": round(float(data.y_train.mean()), 4),
     }
-    tags = {"mlsd.workflow": "mlsd train", "mlsd.register_as": register_as or ""}
+    tags = {"mlsd.workflow": "mlsd train", "mlsd.register_as": options.register_as or ""}
 
     baseline = tracking.cross_validate_and_log(
         baseline_pipeline(),
         data.X_train,
         data.y_train,
-        cv=splitter,
-        scoring=SCORING,
+        cv=search.cv,
+        scoring=search.scoring,
         run_name="baseline-logreg",
-        experiment=experiment,
+        experiment=options.experiment,
         params=context,
         tags=tags | {"mlsd.role": "baseline"},
-        n_jobs=n_jobs,
+        n_jobs=search.n_jobs,
     )
     tuned = tracking.tune(
-        tuned_pipeline(random_state),
-        param_space(tune_method),
+        tuned_pipeline(search.random_state),
+        param_space(search.method),
         data.X_train,
         data.y_train,
-        method=tune_method,
-        cv=splitter,
-        scoring=SCORING,
-        n_iter=n_iter,
-        random_state=random_state,
-        run_name=f"hgb-{tune_method}",
-        experiment=experiment,
-        use_dask=use_dask,
-        n_jobs=n_jobs,
+        search=search,
+        run_name=f"hgb-{search.method}",
+        experiment=options.experiment,
         params=context,
         tags=tags | {"mlsd.role": "tuned"},
     )
 
+    mlflow = _mlflow()
+    costs = {"cost_fp": options.cost_fp, "cost_fn": options.cost_fn}
     rows = []
     for label, result in (("baseline", baseline), ("tuned", tuned)):
-        metrics, scores = _validation_metrics(result.model, data, cost_fp, cost_fn)
+        metrics, scores = _validation_metrics(result.model, data, **costs)
         with tracking.quiet(), mlflow.start_run(run_id=result.run_id):
             mlflow.log_metrics(metrics)
-            mlflow.log_params({"cost_fp": cost_fp, "cost_fn": cost_fn})
+            mlflow.log_params(costs)
             title = f"Precision-recall, validation {context['valid_months']}"
             mlflow.log_figure(
                 tracking.pr_curve_figure(data.y_valid, scores, title), "figures/valid_pr_curve.png"
@@ -445,6 +446,7 @@ def _train(
             }
         )
     summary = pd.DataFrame(rows)
+    register_as = options.register_as
     if register_as:
         for i, row in summary.iterrows():
             summary.loc[i, "version"] = tracking.register_model(
@@ -462,48 +464,6 @@ def _train(
         for i in summary.index.drop(best):
             tracking.set_alias(register_as, "challenger", summary.loc[i, "version"])
         summary["alias"] = ["champion" if i == best else "challenger" for i in summary.index]
-    return summary.drop(columns="_uri")
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    """``mlsd train``: see :func:`train`."""
-    from mlsd import db
-    from mlsd.cli import print_table
-    from mlsd.tracking import tracking_uri
-
-    conn = db.connect()
-    try:
-        summary = train(
-            conn,
-            experiment=args.experiment,
-            train_end=args.train_end,
-            valid_end=args.valid_end,
-            tune_method=args.method,
-            n_iter=args.n_iter,
-            random_state=args.seed,
-            register_as=args.register_as,
-            use_dask=True if args.dask else None,
-        )
-    finally:
-        conn.close()
-    print_table(
-        [
-            (
-                r.model,
-                f"{r.cv_pr_auc:.3f}",
-                f"{r.pr_auc:.3f}",
-                f"{r.roc_auc:.3f}",
-                f"{r.threshold:.3f}",
-                r.version or "-",
-                r.alias or "-",
-                r.run_id,
-            )
-            for r in summary.itertuples()
-        ],  # fmt: skip
-        ["model", "cv PR-AUC", "valid PR-AUC", "valid ROC-AUC", "threshold", "version", "alias", "run"],
-    )
-    print(
-        f"\nTrained in {summary.attrs['seconds']:.1f} s; runs in experiment {args.experiment!r} at "
-        f"{tracking_uri()} (see them with `uv run mlsd mlflow ui`)."
-    )
-    return 0
+    summary = summary.drop(columns="_uri")
+    summary.attrs["tracking_uri"] = uri
+    return summary

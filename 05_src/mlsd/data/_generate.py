@@ -38,6 +38,7 @@ from mlsd.data._schema import (
     PRIMARY_KEYS,
     SENTINEL_CODES,
     TABLES,
+    arrow_schema,
 )
 from mlsd.data._simulate import (
     CHUNK_APPLICATIONS,
@@ -123,20 +124,6 @@ def _ids(prefix: str, width: int, values: np.ndarray):
         pos -= step
     offsets = np.arange(0, (n + 1) * size, size, dtype=np.int32)
     return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(chars.reshape(-1)))
-
-
-def arrow_schema(table: str):
-    """The Arrow schema of a landing table (Parquet files have exactly this schema)."""
-    import pyarrow as pa
-
-    types = {
-        "string": pa.string(),
-        "timestamp": pa.timestamp("s", tz="UTC"),
-        "date": pa.date32(),
-        "float64": pa.float64(),
-        "int16": pa.int16(),
-    }
-    return pa.schema([(name, types[kind]) for name, kind in COLUMNS[table]])
 
 
 def to_arrow(table: str, cols: dict[str, np.ndarray]):

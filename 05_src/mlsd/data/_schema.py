@@ -1,7 +1,8 @@
 """Tables, columns, categories and defect rules of the course dataset (see ``CONTRACT.md``).
 
 Everything here is a constant that the generator, the pipelines and the tests import, so that the
-three agree by construction rather than by copy. The silver rules themselves are written out in the
+three agree by construction rather than by copy (and :func:`arrow_schema`, the same columns as
+Arrow types, for the writer and the reader of landing files). The silver rules themselves are written out in the
 docstring of :mod:`mlsd.data` and in ``CONTRACT.md``; the constants below are their parameters.
 """
 
@@ -27,6 +28,7 @@ __all__ = [
     "PRIMARY_KEYS",
     "SENTINEL_CODES",
     "TABLES",
+    "arrow_schema",
     "spelling_variants",
 ]
 
@@ -281,3 +283,17 @@ NEAR_DUPLICATE_CHANGES = {
     "repayments": "amount_paid set to 0 (or to amount_due when the correct value is 0)",
     "outcomes": "serious_dlq flipped",
 }
+
+
+def arrow_schema(table: str):
+    """The Arrow schema of a landing table (Parquet files have exactly this schema)."""
+    import pyarrow as pa
+
+    types = {
+        "string": pa.string(),
+        "timestamp": pa.timestamp("s", tz="UTC"),
+        "date": pa.date32(),
+        "float64": pa.float64(),
+        "int16": pa.int16(),
+    }
+    return pa.schema([(name, types[kind]) for name, kind in COLUMNS[table]])

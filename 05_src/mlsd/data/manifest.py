@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlsd.data._schema import arrow_schema
 from mlsd.errors import MLSDError
 
 if TYPE_CHECKING:
@@ -110,8 +111,6 @@ def read_landing(path: str | os.PathLike, table: str, months: list[str] | None =
     """
     import pandas as pd
     import pyarrow as pa
-
-    from mlsd.data._generate import arrow_schema
 
     root = Path(path)
     manifest = read_manifest(root)

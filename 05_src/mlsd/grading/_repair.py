@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import copy
 import json
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -98,8 +100,6 @@ def read_submission(data: bytes, name: str = "the notebook") -> Submission:
             f"{name} holds JSON but not a Jupyter notebook (no 'cells' or 'nbformat'): submit the .ipynb "
             "file that Jupyter or VS Code saves.",
         )
-    import warnings
-
     import nbformat
 
     try:
@@ -147,60 +147,76 @@ def _answered(cell, release_cell) -> bool:
     return cell.source.strip() != release_cell.source.strip()
 
 
-def repair(
-    submitted: nbformat.NotebookNode,
-    release: nbformat.NotebookNode,
-    source: nbformat.NotebookNode | None = None,
-) -> Repair:
-    """Restore the instructors' cells of ``submitted`` from the learner copy ``release``.
+@dataclass(frozen=True)
+class RepairContext:
+    """What a repair step compares the submission with (trusted notebooks, never the learner's).
 
-    Parameters
+    Attributes
     ----------
-    submitted : NotebookNode
-        The learner's notebook, as read by :func:`read_submission`.
     release : NotebookNode
-        The learner copy made by ``nbgrader generate_assignment`` (trusted).
-    source : NotebookNode, optional
-        The instructors' notebook: a locked cell equal to its source version (hidden tests
-        included, as in the reference solution) is not reported as edited.
-
-    Returns
-    -------
-    Repair
-        The repaired notebook (a copy), one flag per restoration, and whether the kernel changed.
+        The learner copy made by ``nbgrader generate_assignment``.
+    reference : dict
+        Grade id -> the learner copy's cell.
+    instructors : dict
+        Grade id -> the instructors' cell (hidden tests included); empty without a source.
     """
-    nb = copy.deepcopy(submitted)
-    flags: list[str] = []
-    reference = {grade_id(c): c for c in release.cells if grade_id(c)}
-    instructors = {grade_id(c): c for c in (source.cells if source is not None else []) if grade_id(c)}
 
-    # 1. The kernel: always the course's.
+    release: nbformat.NotebookNode
+    reference: dict[str, nbformat.NotebookNode]
+    instructors: dict[str, nbformat.NotebookNode]
+
+    @classmethod
+    def of(cls, release: nbformat.NotebookNode, source: nbformat.NotebookNode | None = None) -> RepairContext:
+        """The context for a learner copy and, optionally, the instructors' notebook."""
+        return cls(
+            release,
+            {grade_id(c): c for c in release.cells if grade_id(c)},
+            {grade_id(c): c for c in (source.cells if source is not None else []) if grade_id(c)},
+        )
+
+
+def _changed_kernel(nb) -> str | None:
+    """The kernel the notebook names when it is not the course's (``None`` when it is, or names none)."""
     spec = nb.metadata.get("kernelspec") or {}
     name = spec.get("name") if isinstance(spec, dict) else None
-    kernel_changed = bool(name) and name != KERNEL_NAME
-    if kernel_changed:
-        flags.append(f"kernel changed from {name!r} to {KERNEL_NAME!r}: restored")
-    nb.metadata["kernelspec"] = dict(release.metadata.get("kernelspec") or KERNELSPEC)
-    nb.metadata.pop("language_info", None)
+    return name if name and name != KERNEL_NAME else None
 
-    # 2. Cells with nbgrader metadata: unknown ids lose it; duplicates are resolved.
-    occurrences: dict[str, list[int]] = {}
+
+def restore_kernel(nb, context: RepairContext) -> list[str]:
+    """Step 1: the kernel is always the course's; ``language_info`` goes (the kernel rewrites it)."""
+    changed = _changed_kernel(nb)
+    nb.metadata["kernelspec"] = dict(context.release.metadata.get("kernelspec") or KERNELSPEC)
+    nb.metadata.pop("language_info", None)
+    return [f"kernel changed from {changed!r} to {KERNEL_NAME!r}: restored"] if changed else []
+
+
+def drop_unknown_grade_ids(nb, context: RepairContext) -> list[str]:
+    """Step 2: cells whose nbgrader metadata names no cell of the learner copy lose that metadata."""
+    flags = []
     for index, cell in enumerate(nb.cells):
         if "nbgrader" not in cell.metadata:
             continue
         cid = grade_id(cell)
-        if cid is None or cid not in reference:
+        if cid is None or cid not in context.reference:
             if is_grade(cell) or is_task(cell):
                 flags.append(f"graded cell with unknown id {cid!r} (cell {index + 1}): not graded")
             del cell.metadata["nbgrader"]
-            continue
-        occurrences.setdefault(cid, []).append(index)
+    return flags
 
-    drop: set[int] = set()
+
+def resolve_duplicates(nb, context: RepairContext) -> list[str]:
+    """Step 3: one cell per grade id. Extra copies of an instructors' cell go (the unchanged copy
+    stays); of an answer cell, the answered copy is graded and the others become plain cells."""
+    occurrences: dict[str, list[int]] = {}
+    for index, cell in enumerate(nb.cells):
+        cid = grade_id(cell)
+        if cid in context.reference:
+            occurrences.setdefault(cid, []).append(index)
+    flags, drop = [], set()
     for cid, indices in occurrences.items():
         if len(indices) == 1:
             continue
-        original = reference[cid]
+        original = context.reference[cid]
         kind = describe_cell(original)
         if is_locked(original) or not is_solution(original):
             keep = next((i for i in indices if _same_content(nb.cells[i], original)), indices[0])
@@ -214,17 +230,20 @@ def repair(
             flags.append(
                 f"{kind} {cid} was duplicated ({len(indices)} copies): the copy in cell {keep + 1} is graded"
             )
-        occurrences[cid] = [keep]
     if drop:
         nb.cells = [c for i, c in enumerate(nb.cells) if i not in drop]
+    return flags
 
-    # 3. Kept cells: type, metadata and (for locked cells) source come from the learner copy.
-    present: dict[str, object] = {}
+
+def restore_kept_cells(nb, context: RepairContext) -> list[str]:
+    """Step 4: each graded or read-only cell gets its type, nbgrader metadata and editable/deletable
+    flags back from the learner copy, and a locked cell its source."""
+    flags = []
     for cell in nb.cells:
         cid = grade_id(cell)
-        if cid is None:
+        original = context.reference.get(cid) if cid else None
+        if original is None:
             continue
-        original = reference[cid]
         kind = describe_cell(original)
         if cell.cell_type != original.cell_type:
             flags.append(f"{kind} {cid} was changed from {original.cell_type} to {cell.cell_type}: restored")
@@ -247,13 +266,20 @@ def repair(
             else:
                 cell.metadata.pop(key, None)
         if is_locked(original) and cell.source.rstrip() != original.source.rstrip():
-            if cid not in instructors or cell.source.rstrip() != instructors[cid].source.rstrip():
+            instructors = context.instructors.get(cid)
+            if instructors is None or cell.source.rstrip() != instructors.source.rstrip():
                 flags.append(f"{kind} {cid} was edited: restored")
             cell.source = original.source
-        present[cid] = cell
+    return flags
 
-    # 4. Missing cells: test, read-only and graded answer cells come back where they were: after the
-    #    nearest cell above them in the learner copy that is still there (by grade id, else cell id).
+
+def restore_missing_cells(nb, context: RepairContext) -> list[str]:
+    """Step 5: deleted test, read-only and graded answer cells come back where they were: after the
+    nearest cell above them in the learner copy that is still there (by grade id, else cell id).
+    A deleted ungraded answer cell is only reported: the learner's code may live in other cells."""
+    flags = []
+    present = {grade_id(c): c for c in nb.cells if grade_id(c)}
+    release = context.release
     for position, original in enumerate(release.cells):
         cid = grade_id(original)
         if cid is None or cid in present:
@@ -274,7 +300,47 @@ def repair(
         present[cid] = restored
         what = "restored empty" if is_solution(original) else "restored"
         flags.append(f"{kind} {cid} was deleted: {what}")
+    return flags
 
+
+REPAIR_STEPS: tuple[Callable[[nbformat.NotebookNode, RepairContext], list[str]], ...] = (
+    restore_kernel,
+    drop_unknown_grade_ids,
+    resolve_duplicates,
+    restore_kept_cells,
+    restore_missing_cells,
+)
+"""The steps of :func:`repair`, in order; each mends the notebook in place and returns its flags."""
+
+
+def repair(
+    submitted: nbformat.NotebookNode,
+    release: nbformat.NotebookNode,
+    source: nbformat.NotebookNode | None = None,
+) -> Repair:
+    """Restore the instructors' cells of ``submitted`` from the learner copy ``release``.
+
+    Runs :data:`REPAIR_STEPS` on a copy of the submission.
+
+    Parameters
+    ----------
+    submitted : NotebookNode
+        The learner's notebook, as read by :func:`read_submission`.
+    release : NotebookNode
+        The learner copy made by ``nbgrader generate_assignment`` (trusted).
+    source : NotebookNode, optional
+        The instructors' notebook: a locked cell equal to its source version (hidden tests
+        included, as in the reference solution) is not reported as edited.
+
+    Returns
+    -------
+    Repair
+        The repaired notebook (a copy), one flag per restoration, and whether the kernel changed.
+    """
+    nb = copy.deepcopy(submitted)
+    context = RepairContext.of(release, source)
+    kernel_changed = _changed_kernel(nb) is not None
+    flags = [flag for step in REPAIR_STEPS for flag in step(nb, context)]
     return Repair(nb, flags, kernel_changed)
 
 

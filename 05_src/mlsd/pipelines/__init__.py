@@ -28,8 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from psycopg2.errors import LockNotAvailable
+from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
+from mlsd import db
+from mlsd.config import repo_root
+from mlsd.data import CATEGORY_CANONICAL, TABLES
 from mlsd.errors import MLSDError
+from mlsd.pipelines import _bronze
 
 __all__ = [
     "DataLoadError",
@@ -53,8 +58,6 @@ class DataLoadError(MLSDError):
 
 def sql_dir() -> Path:
     """Folder of the SQL files the pipelines run (``05_src/sql``)."""
-    from mlsd.config import repo_root
-
     return repo_root() / "05_src" / "sql"
 
 
@@ -85,8 +88,6 @@ class LoadReport:
 
 def _landing_files(landing: Path, manifest: dict | None) -> list[tuple[str, Path, str]]:
     """(table, path, month) for every landing file, tables in load order."""
-    from mlsd.data import TABLES
-
     found = []
     for table in TABLES:
         if manifest and manifest.get("files", {}).get(table):
@@ -129,8 +130,6 @@ def load(
     DataLoadError
         When there are no landing files, or when every row is malformed.
     """
-    from mlsd import db
-
     started = time.perf_counter()
     landing = Path(landing_dir)
     manifest_path = landing / "manifest.json"
@@ -162,8 +161,6 @@ def load(
 
 
 def _load(conn, landing, files, manifest, as_of, progress, started) -> LoadReport:
-    from mlsd.pipelines import _bronze
-
     with conn, conn.cursor() as cur:
         cur.execute("SET LOCAL timezone = 'UTC'")
         cur.execute("SELECT set_config('lock_timeout', %s, true)", (LOCK_TIMEOUT,))
@@ -214,8 +211,6 @@ def _load(conn, landing, files, manifest, as_of, progress, started) -> LoadRepor
 
 
 def _load_category_map(cur) -> None:
-    from mlsd.data import CATEGORY_CANONICAL
-
     cur.execute("DROP TABLE IF EXISTS silver.category_map")
     cur.execute(
         "CREATE TABLE silver.category_map (column_name text, raw_value text, canonical text, "
@@ -242,17 +237,11 @@ def build_gold(cur, as_of) -> None:
 
 def quality_report(conn):
     """Defects found in bronze per table and kind, as silver resolves them (a DataFrame)."""
-    from mlsd import db
-
     return db.read_sql(conn, (sql_dir() / "quality" / "defects.sql").read_text(encoding="utf-8"))
 
 
 def status(conn):
     """Row counts of every course table, the last load and its rejects (a DataFrame and a dict)."""
-    from psycopg2.extensions import TRANSACTION_STATUS_IDLE
-
-    from mlsd import db
-
     tables = db.read_sql(
         conn,
         """

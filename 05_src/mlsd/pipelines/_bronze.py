@@ -18,6 +18,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+import psycopg2
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 from psycopg2 import sql
 
 from mlsd.data import COLUMNS, TABLES
@@ -142,8 +146,6 @@ def load_csv(cur, table: str, path: Path, rel: str, load_id: int) -> FileResult:
         cur.execute("RELEASE SAVEPOINT csv_file")
         return result
     except Exception as err:  # COPY refused the file: find the bad rows one by one
-        import psycopg2
-
         if not isinstance(
             err, psycopg2.DataError | psycopg2.errors.BadCopyFileFormat | psycopg2.IntegrityError
         ):
@@ -244,10 +246,6 @@ def _write_rejects(cur, rejects: list[tuple]) -> None:
 
 def load_parquet(cur, table: str, path: Path, rel: str, load_id: int, month: str) -> FileResult:
     """Load one Parquet landing file in record batches (bounded memory) through COPY."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-    import pyarrow.parquet as pq
-
     result = FileResult(table, rel)
     try:
         parquet = pq.ParquetFile(path)

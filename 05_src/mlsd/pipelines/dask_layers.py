@@ -30,8 +30,13 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import dask.dataframe as dd
 import pandas as pd
+import pyarrow.parquet as pq
+from psycopg2 import sql
 
+from mlsd import db
+from mlsd.config import resolve
 from mlsd.data import CATEGORY_CANONICAL, CATEGORY_COLUMNS, PRIMARY_KEYS, SENTINEL_CODES
 
 __all__ = [
@@ -67,8 +72,6 @@ def default_npartitions(landing_dir: str | Path, tables: Sequence[str] = JOB_TAB
     Read from the Parquet footers (uncompressed sizes), so nothing is loaded. Tiny data
     gives one partition; 6.5 million applications give about 50.
     """
-    import pyarrow.parquet as pq
-
     largest = 0
     for table in tables:
         size = 0
@@ -79,6 +82,13 @@ def default_npartitions(landing_dir: str | Path, tables: Sequence[str] = JOB_TAB
     return max(1, round(largest * IN_MEMORY_PER_PARQUET_BYTE / TARGET_PARTITION_BYTES))
 
 
+def _distributed() -> tuple[type, type]:
+    """Dask's ``Client`` and ``LocalCluster`` (a second or more to import), loaded when a cluster starts."""
+    from distributed import Client, LocalCluster
+
+    return Client, LocalCluster
+
+
 @contextlib.contextmanager
 def dask_client(address: str | None = None, *, n_workers: int = 2, memory_limit: str = "2GiB") -> Iterator:
     """A Dask client: the cluster at ``address`` / ``DASK_SCHEDULER_ADDRESS``, else a local one.
@@ -86,10 +96,7 @@ def dask_client(address: str | None = None, *, n_workers: int = 2, memory_limit:
     The local cluster has ``n_workers`` single-threaded worker processes, each with
     ``memory_limit``; beyond it workers spill to disk rather than fail.
     """
-    from distributed import Client, LocalCluster
-
-    from mlsd.config import resolve
-
+    Client, LocalCluster = _distributed()
     target = resolve("DASK_SCHEDULER_ADDRESS", address)
     if target:
         with Client(target) as client:
@@ -109,8 +116,6 @@ def read_landing(landing_dir: str | Path, table: str):
 
     The ``month`` column is the hive partition of the file (the month it landed in).
     """
-    import dask.dataframe as dd
-
     path = Path(landing_dir) / table
     if not any(path.glob("month=*/*.parquet")):
         raise FileNotFoundError(
@@ -203,8 +208,6 @@ def gold_frame(silver: dict, *, as_of: str | pd.Timestamp | None = None, npartit
     npartitions : int, optional
         Partitions of the customer shuffle; by default that of the applications.
     """
-    import dask.dataframe as dd
-
     apps, bureau, outcomes = silver["applications"], silver["bureau"], silver["outcomes"]
     parts = npartitions or apps.npartitions
     owners = apps[["application_id", "customer_id"]]
@@ -246,17 +249,11 @@ def read_postgres_by_month(
     Each partition runs its own query (``WHERE month = %s``), so workers read in
     parallel and no single process holds the whole table.
     """
-    import dask.dataframe as dd
-
-    from mlsd import db
-
     schema, _, name = table.rpartition(".")
     if not months:
         raise ValueError("months is empty: pass the months to read, e.g. ['2024-01', '2024-02'].")
 
     def read_month(month: str) -> pd.DataFrame:
-        from psycopg2 import sql
-
         select = sql.SQL(", ").join(sql.Identifier(c) for c in columns) if columns else sql.SQL("*")
         query = sql.SQL("SELECT {} FROM {} WHERE month = %s ORDER BY 1").format(
             select, sql.Identifier(schema or "public", name)

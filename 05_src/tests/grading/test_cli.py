@@ -8,24 +8,13 @@ import json
 import pytest
 
 from mlsd import cli
-from mlsd.grading._cli import add_grade_commands
 
 pytestmark = pytest.mark.grading
 
 
 @pytest.fixture
-def main(monkeypatch):
-    """``mlsd.cli.main`` with the grade commands registered (a no-op once cli.py registers them)."""
-    original = cli.build_parser
-
-    def build_parser():
-        parser = original()
-        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        if "grade" not in commands.choices:
-            add_grade_commands(commands, cli._add)
-        return parser
-
-    monkeypatch.setattr(cli, "build_parser", build_parser)
+def main():
+    """``mlsd.cli.main``, which registers the grade commands (``mlsd/cli/grade.py``)."""
     return cli.main
 
 

@@ -173,9 +173,9 @@ def test_unknown_table_and_columns_are_explained(conn):
     with pytest.raises(ValueError, match="does not exist"):
         point_in_time_features(conn, APPLICATIONS, schema="pg_temp", table="no_such_table")
     make_bureau(conn)
-    with pytest.raises(ValueError, match=r"Unknown column\(s\) \['debt_ratio'\]"):
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['debt_ratio'\]"):
         retrieve(conn, columns=["debt_ratio"])
-    with pytest.raises(ValueError, match=r"Unknown column\(s\) \['as_of'\]"):
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['as_of'\]"):
         retrieve(conn, as_of="as_of")
     with pytest.raises(ValueError, match="already has column"):
         retrieve(conn, APPLICATIONS.assign(late_90=1))
@@ -210,7 +210,7 @@ def test_gold_features_filters_months_and_columns(gold):
     assert january["application_id"].tolist() == ["A2", "A1"]
     two = gold_features(gold, ["2025-02", "2025-03"], **read)
     assert sorted(two["month"]) == ["2025-02", "2025-03"]
-    with pytest.raises(ValueError, match=r"Unknown column\(s\) \['nope'\]"):
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['nope'\]"):
         gold_features(gold, columns=["nope"], **read)
 
 

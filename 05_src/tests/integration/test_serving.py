@@ -155,6 +155,23 @@ def test_score_month_without_applications_says_so(trained):
         serving.score_month(trained.conn, "2031-01")
 
 
+def test_mlsd_score_logs_the_months_and_prints_their_batches(trained, monkeypatch, capsys):
+    from mlsd import cli
+
+    params = trained.conn.get_dsn_parameters()
+    monkeypatch.setenv(
+        "DATABASE_URL", f"postgresql://{params['user']}@{params['host']}:{params['port']}/{params['dbname']}"
+    )
+    assert cli.main(["score", "2025-08", "2025-09", "--alias", "challenger"]) == 0
+    version = trained.summary.loc["challenger", "version"]
+    out = capsys.readouterr().out
+    for month in ("2025-08", "2025-09"):
+        batch = f"{month}:{MODEL}:v{version}"
+        line = next(line for line in out.splitlines() if line.startswith(month))
+        assert line.split()[-1] == batch and f"{len(logged(trained.conn, batch)):,}" in line.split()
+    assert "monitoring.prediction_log" in out
+
+
 # -- online --------------------------------------------------------------------------------
 
 

@@ -275,7 +275,7 @@ def test_slice_metrics_with_masks_and_age_bands():
     by_age = ev.slice_metrics(banded, "y", "score", by="age_band")
     assert by_age["n"].sum() == len(df)
     assert set(by_age["slice"]) == {f"age_band={b}" for b in banded["age_band"].unique()}
-    with pytest.raises(ValueError, match="not in the frame"):
+    with pytest.raises(ValueError, match=r"The frame lacks column\(s\)"):
         ev.slice_metrics(df, "y", "score", by=["segment"])
 
 

@@ -194,7 +194,7 @@ def test_feature_cross_values_and_encodings():
     assert list(hashed.columns) == [f"channel_x_region_hash_{i}" for i in range(4)]
     with pytest.raises(ValueError, match="at least two columns"):
         FeatureCross([("channel",)]).fit(df)
-    with pytest.raises(ValueError, match=r"Unknown column\(s\) \['nope'\]"):
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['nope'\]"):
         FeatureCross([("channel", "nope")]).fit(df)
 
 

@@ -74,7 +74,7 @@ def test_sample_size_errors_say_what_to_do(loans):
         simple_random_sample(loans, 10, frac=0.1)
     with pytest.raises(ValueError, match="replace=True"):
         simple_random_sample(loans, len(loans) + 1)
-    with pytest.raises(ValueError, match=r"Unknown column\(s\) \['nope'\]"):
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['nope'\]"):
         stratified_sample(loans, "nope", n=10)
 
 

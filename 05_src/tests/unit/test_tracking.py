@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from mlsd import serving, tracking, training
+from mlsd import cli, serving, tracking, training
 from mlsd.config import get_settings
 from mlsd.features import make_preprocessor
 
@@ -36,11 +36,14 @@ def test_tracking_uri_follows_the_environment_then_the_argument(isolated_env, mo
 
 def test_importing_the_modules_does_no_work(isolated_env):
     code = (
-        "import sys, mlsd.tracking, mlsd.serving, mlsd.training\n"
-        "print(sorted(m for m in ('mlflow', 'sklearn', 'distributed') if m in sys.modules))"
+        "import sys, mlsd.tracking, mlsd.serving\n"
+        "print(sorted(m for m in ('mlflow', 'sklearn', 'distributed') if m in sys.modules))\n"
+        "import mlsd.training\n"  # builds scikit-learn models in every function: sklearn may load
+        "print(sorted(m for m in ('mlflow', 'distributed') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert json.loads(out.stdout.replace("'", '"')) == []  # heavy libraries load on first use
+    light, training = (json.loads(line.replace("'", '"')) for line in out.stdout.splitlines())
+    assert light == [] and training == []  # heavy libraries load on first use
     assert not (isolated_env / "data").exists()  # and no store is created
 
 
@@ -140,15 +143,33 @@ def test_decision_threshold_comes_from_the_version_tag(tags, expected):
 
 def test_mlflow_ui_with_a_tracking_server_only_points_at_it(isolated_env, monkeypatch, capsys):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking.example:5000")
-    assert tracking.mlflow_ui(port=5999) == 0
-    assert "http://tracking.example:5000" in capsys.readouterr().out
+    ui = tracking.mlflow_ui(port=5999)
+    assert ui.url == "http://tracking.example:5000" and ui.command is None
+    assert cli.main(["mlflow", "ui", "--port", "5999"]) == 0
+    assert "open http://tracking.example:5000 in a browser" in capsys.readouterr().out
     assert not (isolated_env / "data").exists()
 
 
 def test_mlflow_ui_command_opens_the_local_store_and_its_artifacts():
-    command = tracking._ui_command("sqlite:////srv/mlflow/mlflow.db", 5050, "127.0.0.1")
+    ui = tracking.mlflow_ui(
+        5050, settings=get_settings(mlflow_tracking_uri="sqlite:////srv/mlflow/mlflow.db")
+    )
+    command = ui.command
+    assert ui.url == "http://127.0.0.1:5050"
     assert command[1:4] == ["-m", "mlflow", "ui"]
     options = dict(zip(command[4::2], command[5::2], strict=True))
     assert options["--backend-store-uri"] == "sqlite:////srv/mlflow/mlflow.db"
     assert options["--default-artifact-root"] == "file:///srv/mlflow/artifacts"
     assert options["--port"] == "5050" and options["--host"] == "127.0.0.1"
+
+
+def test_search_settings_come_as_keywords_or_as_one_value_not_both():
+    X, y = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]}), [0, 1, 0, 1]
+    with pytest.raises(ValueError, match="not both"):
+        tracking.tune(
+            LogisticRegression(), {"C": [1.0]}, X, y, method="grid", search=tracking.SearchOptions()
+        )
+    with pytest.raises(ValueError, match="Unknown method 'bayes'"):
+        tracking.tune(LogisticRegression(), {"C": [1.0]}, X, y, method="bayes")
+    with pytest.raises(ValueError, match="n_iter must be a positive whole number"):
+        tracking.SearchOptions(n_iter=0)

@@ -1,0 +1,182 @@
+"""``mlsd train``, ``score``, ``monitor``, ``serve``: the model's life (:mod:`mlsd.training`, :mod:`mlsd.serving`,
+:mod:`mlsd.monitoring`)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from contextlib import closing
+
+from mlsd.cli._commands import Commands, Option, lazy, positive_int
+from mlsd.cli._output import print_table, say, usage_error
+
+db = lazy("db")  # package modules load when a command runs, so `mlsd --help` stays fast
+monitoring = lazy("monitoring")
+serving = lazy("serving")
+training = lazy("training")
+
+commands = Commands()
+
+DEFAULT_MODEL = "lending-default"  # serving.DEFAULT_MODEL, spelt out: building the parser imports no package
+
+
+@commands.command(
+    "train",
+    "Train a baseline and a tuned model on the gold table, track both in MLflow and register "
+    "the better one as champion.",
+    "uv run mlsd train --method random --n-iter 8",
+)
+@Option("--experiment", default="lending-default", help="MLflow experiment (default: lending-default)")
+@Option("--train-end", default="2024-12", help="last training month, YYYY-MM (default: 2024-12)")
+@Option("--valid-end", default="2025-03", help="last validation month, YYYY-MM (default: 2025-03)")
+@Option("--method", choices=["random", "grid", "halving"], default="random", help="hyperparameter search")
+@Option(
+    "--n-iter", type=positive_int, default=8, help="candidates of the random or halving search (default: 8)"
+)
+@Option("--seed", type=int, default=42, help="random seed (default: 42)")
+@Option("--register-as", default=DEFAULT_MODEL, help="registered model name (default: lending-default)")
+@Option("--dask", action="store_true", help="search on Dask: DASK_SCHEDULER_ADDRESS, or a local cluster")
+def train(args: argparse.Namespace) -> int:
+    with closing(db.connect()) as conn:
+        summary = training.train(
+            conn,
+            experiment=args.experiment,
+            train_end=args.train_end,
+            valid_end=args.valid_end,
+            tune_method=args.method,
+            n_iter=args.n_iter,
+            random_state=args.seed,
+            register_as=args.register_as,
+            use_dask=True if args.dask else None,
+        )
+    print_table(
+        [
+            (
+                r.model,
+                f"{r.cv_pr_auc:.3f}",
+                f"{r.pr_auc:.3f}",
+                f"{r.roc_auc:.3f}",
+                f"{r.threshold:.3f}",
+                r.version or "-",
+                r.alias or "-",
+                r.run_id,
+            )
+            for r in summary.itertuples()
+        ],  # fmt: skip
+        ["model", "cv PR-AUC", "valid PR-AUC", "valid ROC-AUC", "threshold", "version", "alias", "run"],
+    )
+    print(
+        f"\nTrained in {summary.attrs['seconds']:.1f} s; runs in experiment {args.experiment!r} at "
+        f"{summary.attrs['tracking_uri']} (see them with `uv run mlsd mlflow ui`)."
+    )
+    return 0
+
+
+@commands.command(
+    "score",
+    "Score the applications of one or more months with a registered model into "
+    "monitoring.prediction_log (re-running a batch replaces it).",
+    "uv run mlsd score 2025-04 2025-05",
+)
+@Option("months", nargs="+", metavar="MONTH", help="months to score, YYYY-MM")
+@Option("--model", default=DEFAULT_MODEL, help="registered model (default: lending-default)")
+@Option("--alias", default="champion", help="model alias (default: champion)")
+@Option("--batch-id", help="batch identifier for one month (default: MONTH:MODEL:vVERSION)")
+def score(args: argparse.Namespace) -> int:
+    if args.batch_id and len(args.months) > 1:
+        return usage_error("--batch-id names one batch: give one month with it, or leave it out.")
+    with closing(db.connect()) as conn:
+        batches = [
+            serving.score_month(conn, month, model_name=args.model, alias=args.alias, batch_id=args.batch_id)
+            for month in args.months
+        ]
+    print_table(
+        [
+            (
+                b.month,
+                f"{b.model_name} v{b.model_version}",
+                f"{b.rows:,}",
+                f"{b.flagged:,}",
+                f"{b.threshold:.3f}",
+                f"{b.rows_per_second:,.0f}",
+                b.batch_id,
+            )
+            for b in batches
+        ],
+        ["month", "model", "rows", "flagged", "threshold", "rows/s", "batch id"],
+    )
+    print("\nPredictions are in monitoring.prediction_log (re-scoring a batch id replaces its rows).")
+    return 0
+
+
+@commands.command(
+    "monitor",
+    "Drift of one month against a reference window, performance with the labels known so far, alerts.",
+    "uv run mlsd monitor --month 2025-06",
+)
+@Option("--month", required=True, help="month to check, YYYY-MM")
+@Option("--reference-start", default="2024-01", help="first reference month (default: 2024-01)")
+@Option("--reference-end", default="2024-12", help="last reference month (default: 2024-12)")
+@Option(
+    "--model",
+    default=DEFAULT_MODEL,
+    help="registered model whose logged scores to watch (default: lending-default)",
+)
+def monitor(args: argparse.Namespace) -> int:
+    with closing(db.connect()) as conn:
+        report = monitoring.monitor_month(
+            conn, args.month, reference=(args.reference_start, args.reference_end), model_name=args.model
+        )
+    print(f"Drift of {args.month} against {args.reference_start}..{args.reference_end}:")
+    print_table(
+        [
+            (
+                r.feature,
+                r.test,
+                f"{r.statistic:.3f}",
+                f"{r.p_value:.2g}",
+                f"{r.psi:.3f}",
+                "DRIFT" if r.drifted else "",
+            )
+            for r in report.drift.itertuples()
+        ],
+        ["feature", "test", "statistic", "p", "psi", "flag"],
+    )
+    if not report.performance.empty:
+        print("\nPerformance by month (labels known so far):")
+        print(report.performance.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if report.alerts.empty:
+        print("\nNo alerts.")
+    else:
+        print(f"\n{len(report.alerts)} alert(s):")
+        print(report.alerts.to_string(index=False))
+    return 0
+
+
+@commands.command(
+    "serve",
+    "Serve a registered model over HTTP with MLflow's model server, until Ctrl-C.",
+    "uv run mlsd serve --port 5001",
+)
+@Option("--model", default=DEFAULT_MODEL, help="registered model (default: lending-default)")
+@Option("--alias", default="champion", help="model alias (default: champion)")
+@Option("--port", type=int, default=5001, help="port to listen on (default: 5001; 0: any free port)")
+@Option("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, this computer)")
+def serve(args: argparse.Namespace) -> int:
+    say(f"Starting MLflow's model server for models:/{args.model}@{args.alias} ...")
+    server = serving.serve(args.model, alias=args.alias, port=args.port, host=args.host)
+    # A plain `kill` must not orphan the server either: turn SIGTERM into a clean exit.
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    example = '{"dataframe_split": {"columns": [...], "data": [[...]]}}'
+    say(
+        f"Serving {server.model_uri} on {server.url} (log: {server.log_path}). Ctrl-C to stop.\n"
+        f"  curl {server.url}/invocations -H 'Content-Type: application/json' -d '{example}'"
+    )
+    try:
+        return server.process.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        server.stop()
+        signal.signal(signal.SIGTERM, previous)
