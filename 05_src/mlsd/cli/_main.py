@@ -6,13 +6,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from mlsd.cli import course, data, db, doctor, grade, mlflow, model
+from mlsd.cli import course, data, db, doctor, grade, mlflow, model, quiz
 from mlsd.cli._output import error
 from mlsd.errors import MLSDError
 
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
-COMMAND_MODULES = (db, data, course, doctor, model, mlflow, grade)
+COMMAND_MODULES = (db, data, course, doctor, model, mlflow, grade, quiz)
 """The modules whose ``commands`` make up ``mlsd``, in the order ``mlsd --help`` lists them."""
 
 
