@@ -48,10 +48,12 @@ __all__ = [
 ]
 
 MAX_RECORD_BYTES = 16 * 1024 * 1024
-_FRAME_TYPES = (
+_FRAME_TYPES = (  # Arrow's names: float64 is "double", float16 "halffloat"
     "int",
     "uint",
     "float",
+    "double",
+    "halffloat",
     "bool",
     "string",
     "large_string",
