@@ -89,7 +89,9 @@ class Unsupported:
 
 def expect(condition: object, message: str) -> None:
     """Fail the check with ``message`` unless ``condition`` is true."""
-    if condition is not True and not (type(condition).__name__ == "bool_" and bool(condition)):
+    kind = type(condition)
+    numpy_true = kind.__module__ == "numpy" and kind.__name__ in ("bool", "bool_") and bool(condition)
+    if condition is not True and not numpy_true:  # NumPy 2 names its boolean "bool", NumPy 1 "bool_"
         raise CheckFailed(message)
 
 
