@@ -553,6 +553,30 @@ def test_blank_learner_copy_scores_zero_without_an_error(grade, learner_copy):
     assert result.flags == []
 
 
+def test_the_graders_pr_auc_is_scikit_learns():
+    """The comparisons compute PR-AUC in NumPy (scikit-learn is slow to import): it must be the same number."""
+    import importlib.util
+
+    import numpy as np
+    from sklearn.metrics import average_precision_score
+
+    spec = importlib.util.spec_from_file_location(
+        "assignment_2_checks", course_dir() / "checks" / f"{ASSIGNMENT}.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rng = np.random.default_rng(7)
+    for size in (1, 2, 7, 50, 3000):
+        labels = rng.random(size) < 0.2
+        labels[0] = True
+        for scores in (rng.random(size), rng.integers(0, 4, size) / 4, np.zeros(size)):  # ties included
+            expected = average_precision_score(labels, scores)
+            assert abs(module.average_precision(labels.astype(int), scores) - expected) < 1e-12, (
+                size,
+                scores,
+            )
+
+
 # -- other correct routes ------------------------------------------------------------------------
 
 
