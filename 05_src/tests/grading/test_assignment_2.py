@@ -553,18 +553,48 @@ def test_blank_learner_copy_scores_zero_without_an_error(grade, learner_copy):
     assert result.flags == []
 
 
-def test_the_graders_pr_auc_is_scikit_learns():
-    """The comparisons compute PR-AUC in NumPy (scikit-learn is slow to import): it must be the same number."""
+def load_comparisons():
+    """The assignment's comparisons module (``checks/assignment_2.py``), as the grader loads it."""
     import importlib.util
-
-    import numpy as np
-    from sklearn.metrics import average_precision_score
 
     spec = importlib.util.spec_from_file_location(
         "assignment_2_checks", course_dir() / "checks" / f"{ASSIGNMENT}.py"
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_hidden_parts_only_compute_and_record():
+    """Each test cell's hidden part asserts nothing and ends with one record of its own values; each has a comparison."""
+    from mlsd.grading._common import BEGIN_HIDDEN, END_HIDDEN
+
+    source = nbformat.read(SOURCE, as_version=4)
+    for test in TESTS:
+        text = cell_by_id(source, test).source
+        hidden = text.split(f"### {BEGIN_HIDDEN}")[1].split(f"### {END_HIDDEN}")[0]
+        tree = ast.parse(hidden)
+        assert not any(isinstance(node, ast.Assert) for node in ast.walk(tree)), (
+            f"{test}: an assert in the kernel"
+        )
+        records = [
+            node
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == "extraction.record"
+        ]
+        assert len(records) == 1 and tree.body[-1].value is records[0], (
+            f"{test}: end with one extraction.record"
+        )
+        assert records[0].args[0].value == test, f"{test} records the values of another check"
+    assert set(load_comparisons().checks.checks) == set(TESTS)
+
+
+def test_the_graders_pr_auc_is_scikit_learns():
+    """The comparisons compute PR-AUC in NumPy (scikit-learn is slow to import): it must be the same number."""
+    import numpy as np
+    from sklearn.metrics import average_precision_score
+
+    module = load_comparisons()
     rng = np.random.default_rng(7)
     for size in (1, 2, 7, 50, 3000):
         labels = rng.random(size) < 0.2
