@@ -8,8 +8,9 @@ recorded on the same inputs (computed once per test session, then cached). Each 
 the notebook in the bubblewrap sandbox and costs about 40 to 100 s on a busy 2-core machine (Python and
 nbgrader start-up, the course data, MLflow's store, a held-out extract), so the wrong answers of
 independent questions share a submission: three submissions hold a wrong answer to each of the seven
-questions and cost every test cell points. That a wrong answer costs its own question and no other is shown
-in two parts: the run shows which test cells lost points, and
+questions and cost every test cell points, and a fourth holds wrong answers that pass every visible check
+and are caught only by the grader's comparisons. That a wrong answer costs its own question and no other
+is shown in two parts: the run shows which test cells lost points, and
 :func:`test_questions_only_call_their_own_functions` shows that no test cell or answer of one question calls
 a function that another question's answer defines, so a loss in one question cannot come from a wrong answer
 to another.
@@ -428,6 +429,35 @@ OTHER_ROUTES = {
     "q7_answer": Q7_OTHER,
 }
 
+# Wrong answers that pass every visible check and fail only the comparisons the grader makes.
+MUTATIONS |= {
+    # the mean instead of the median; missing categories coded NaN instead of -1 (none in the visible toy)
+    "q1_mean_and_nan_codes": (
+        "q1",
+        Q1.replace('SimpleImputer(strategy="median")', 'SimpleImputer(strategy="mean")').replace(
+            ", encoded_missing_value=-1)", ")"
+        ),
+    ),
+    # the parent's best_cv_pr_auc is the children's mean, not their best
+    "q3_best_is_the_mean": (
+        "q3",
+        Q3_OTHER.replace(
+            'mlflow.log_metrics({"best_cv_pr_auc": score})',
+            'mlflow.log_metrics({"best_cv_pr_auc": sum(c[0] for c in candidates) / len(candidates)})',
+        ),
+    ),
+    # the alias is set on the first version only: a later champion is never served
+    "q5_alias_once": (
+        "q5",
+        Q5.replace(
+            '    tracking.set_alias(model_name, "champion", version)\n',
+            '    if str(version) == "1":\n        tracking.set_alias(model_name, "champion", version)\n',
+        ),
+    ),
+    # a contribution of 0 counted as a reason
+    "q6_zero_is_a_reason": ("q6", Q6.replace("values[values > 0]", "values[values >= 0]")),
+}
+
 # -- an attack from inside the kernel -----------------------------------------------------------
 
 # The unpruned tree of "q2_unpruned_tree", and a PR-AUC that calls its 0/1 scores a perfect ranking:
@@ -472,6 +502,10 @@ GROUPS = {
         ("test_q2_models", "test_q6_shap", "test_q6_importance"),
     ),
     "q3-q5": (("q3_accuracy", "q5_stage"), ("test_q3_metrics", "test_q5_champion")),
+    "hidden-only": (
+        ("q1_mean_and_nan_codes", "q3_best_is_the_mean", "q5_alias_once", "q6_zero_is_a_reason"),
+        ("test_q1_linear", "test_q1_tree", "test_q3_runs", "test_q5_champion", "test_q6_importance"),
+    ),
 }
 
 
@@ -683,6 +717,8 @@ def test_a_wrong_answer_loses_its_own_points_and_no_other(group, make_submission
     got = points(result)
     for test in must_lose:
         assert got[test] < TESTS[test], f"{test} kept its points despite a wrong answer: {got}"
+        if group == "hidden-only":  # the visible checks passed: the grader's comparison caught it
+            assert not by_id(result)[test].message.startswith("this check did not run"), described(result)
     _only_its_own_points(result, {MUTATIONS[name][0] for name in names})
 
 
