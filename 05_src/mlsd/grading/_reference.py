@@ -23,7 +23,7 @@ from mlsd.errors import MLSDError
 from mlsd.grading._common import GradingError, question_specs
 from mlsd.grading._execute import Execution, execute
 from mlsd.grading._limits import Limits
-from mlsd.grading.checks import CheckFailed, CheckSet, Values
+from mlsd.grading.checks import CheckFailed, CheckSet, DecodeError, Missing, Values
 
 __all__ = ["ReferenceUnavailable", "reference_values"]
 
@@ -110,13 +110,15 @@ def _validate(execution: Execution, checks: CheckSet, specs, name: str) -> None:
         elif len(records) != 1:
             problems.append(f"{spec.id}: the cell recorded {len(records)} sets of values (expected 1)")
         else:
-            values = Values.from_record(
-                records[0], {t: _frame(execution.tables.get(t)) for t in check.tables}
-            )
             try:
+                values = Values.from_record(
+                    records[0], {t: _frame(execution.tables.get(t)) for t in check.tables}
+                )
                 check.function(values, values)
             except CheckFailed as failed:
                 problems.append(f"{spec.id}: fails its own comparison ({failed})")
+            except (DecodeError, Missing, RecursionError, TypeError, ValueError) as err:
+                problems.append(f"{spec.id}: its values cannot be compared ({type(err).__name__}: {err})")
     if problems:
         raise GradingError(
             f"The reference solution of {name} does not pass its checks, so nothing can be graded against it: "
