@@ -59,9 +59,9 @@ def _size(path: Path) -> int:
 def _generate_only(n: int, seed: int) -> int:
     from mlsd.data import resolve_scenarios
     from mlsd.data._generate import iter_units
-    from mlsd.data._simulate import make_plan
+    from mlsd.data._simulate import DEFAULT_MONTHS, make_plan
 
-    plan = make_plan(n, seed, "2024-01", 24, resolve_scenarios())
+    plan = make_plan(n, seed, "2024-01", DEFAULT_MONTHS, resolve_scenarios())
     rows = 0
     with PeakRSS() as rss:
         start = time.perf_counter()
