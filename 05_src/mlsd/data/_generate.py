@@ -27,7 +27,7 @@ import numpy as np
 
 from mlsd.data._defects import ingest_times, inject, vocabulary
 from mlsd.data._rng import month_rng
-from mlsd.data._scenarios import resolve_scenarios
+from mlsd.data._scenarios import month_string, resolve_scenarios
 from mlsd.data._schema import (
     CATEGORY_VALUES,
     COLUMNS,
@@ -90,10 +90,11 @@ LABEL_TIMING = {
             f"plus {REPORTING_LAG_DAYS[0]}-{REPORTING_LAG_DAYS[1]} days"
         ),
     },
-    "delay_days": {"default": [117, 192], "repaid": [178, 192]},
+    "delay_days": {"default": [116, 187], "repaid": [177, 187]},
     "note": (
         "outcomes exist only when observed_at < as_of; a default is known 4 to 6 months after the application, "
-        "a repaid loan only after 6, so the labels of the last months are mostly defaults"
+        "a repaid loan only after 6, so the labels of the last six months are mostly defaults; complete_through "
+        "is the last application month whose labels are all observed"
     ),
 }
 # mean lag (seconds) between a row's event and its arrival in the landing zone
@@ -495,7 +496,7 @@ def generate(
         "defects": defect_counts,
         "defect_rates": dict(DEFECT_RATES),
         "ground_truth": ground_truth_spec(resolved),
-        "labels": LABEL_TIMING,
+        "labels": {**LABEL_TIMING, "complete_through": month_string(int(plan.month_numbers[-1]) - 6)},
         "chunk_applications": CHUNK_APPLICATIONS,
         "tables": {
             t: {

@@ -57,8 +57,9 @@ REPAYMENT_HORIZON = PERFORMANCE_WINDOW
 # due date of the third instalment after it, still inside the window.
 FIRST_MISSED_SHARES = {1: 0.5, 2: 0.3, 3: 0.2}
 DAYS_PAST_DUE_DEFAULT = 90
-# The lender records an outcome 1-7 days after the event (90 days past due, or the window's end).
-REPORTING_LAG_DAYS = (1, 7)
+# The lender records an outcome 0-2 days after the event (90 days past due, or the window's end), so
+# a cohort's labels are complete seven months after the start of its month.
+REPORTING_LAG_DAYS = (0, 2)
 RETURNING_SHARE = 0.25
 # A month is generated in chunks of at most this many applications, so memory does not grow with
 # the size of a month. Part of the data's definition: changing it changes the bytes.
