@@ -1,6 +1,6 @@
 """Benchmark the course-data generator: rows per second and peak memory at scale.
 
-Generates ``--rows`` applications (default 20,000,000, about 130 million rows over the five
+Generates ``--rows`` applications (default 20,000,000, about 180 million rows over the five
 tables) into a temporary folder, samples the process's resident memory in a thread, and prints
 one table row: applications, rows over all tables, seconds, applications/s, rows/s, peak RSS.
 The folder is deleted afterwards unless ``--keep`` is given.
