@@ -1,6 +1,6 @@
 """Benchmark the course-data generator: rows per second and peak memory at scale.
 
-Generates ``--rows`` applications (default 20,000,000, about 130 million rows over the five
+Generates ``--rows`` applications (default 20,000,000, about 180 million rows over the five
 tables) into a temporary folder, samples the process's resident memory in a thread, and prints
 one table row: applications, rows over all tables, seconds, applications/s, rows/s, peak RSS.
 The folder is deleted afterwards unless ``--keep`` is given.
@@ -59,9 +59,9 @@ def _size(path: Path) -> int:
 def _generate_only(n: int, seed: int) -> int:
     from mlsd.data import resolve_scenarios
     from mlsd.data._generate import iter_units
-    from mlsd.data._simulate import make_plan
+    from mlsd.data._simulate import DEFAULT_MONTHS, make_plan
 
-    plan = make_plan(n, seed, "2024-01", 24, resolve_scenarios())
+    plan = make_plan(n, seed, "2024-01", DEFAULT_MONTHS, resolve_scenarios())
     rows = 0
     with PeakRSS() as rss:
         start = time.perf_counter()

@@ -23,6 +23,8 @@ from threadpoolctl import threadpool_limits
 
 from mlsd import data, db, pipelines
 from mlsd.config import Settings, get_settings, repo_root
+from mlsd.data.manifest import MANIFEST_NAME
+from mlsd.errors import MLSDError
 from mlsd.logging import get_logger
 from mlsd.notebooks import NotebookRun, run_notebook
 
@@ -60,13 +62,22 @@ def ensure_course_data(conn, *, scale: str | None = None, seed: int = SEED, sett
     """Generate and load the course data unless this scale and seed are loaded already.
 
     Returns the landing folder and its manifest. Cheap when nothing needs doing: one
-    query on ``bronze.load_log``.
+    query on ``bronze.load_log``. Data made by an older generator version is made again
+    (the course's landing folders are derived data), and a landing folder written after
+    the last load is loaded again.
     """
     settings = settings or get_settings()
     scale = str(scale or settings.scale)
     rows = int(scale) if scale.isdigit() else None
     landing = data.landing_dir(settings, scale=None if rows else scale, seed=seed, rows=rows)
-    manifest = data.generate(landing, scale="small" if rows else scale, rows=rows, seed=seed, progress=False)
+    size = {"scale": "small" if rows else scale, "rows": rows, "seed": seed, "progress": False}
+    try:
+        manifest = data.generate(landing, **size)
+    except MLSDError:
+        old = json.loads((landing / MANIFEST_NAME).read_text(encoding="utf-8"))
+        if old.get("generator_version") == data.GENERATOR_VERSION:
+            raise
+        manifest = data.generate(landing, **size, overwrite=True)  # made by an older generator
     loaded = db.read_sql(
         conn,
         """
@@ -77,13 +88,16 @@ def ensure_course_data(conn, *, scale: str | None = None, seed: int = SEED, sett
     if loaded:
         last = db.read_sql(
             conn,
-            "SELECT landing_dir FROM bronze.load_log WHERE finished_at IS NOT NULL ORDER BY load_id DESC LIMIT 1",
+            "SELECT landing_dir, finished_at FROM bronze.load_log WHERE finished_at IS NOT NULL "
+            "ORDER BY load_id DESC LIMIT 1",
         )
         current = last.iloc[0, 0] if len(last) else None
         gold = db.read_sql(conn, "SELECT to_regclass('gold.application_features') IS NOT NULL AS ok").iloc[
             0, 0
         ]
-        current = current if gold else None
+        written = (landing / MANIFEST_NAME).stat().st_mtime
+        stale = bool(len(last)) and last.iloc[0, 1].timestamp() < written  # regenerated since loaded
+        current = current if gold and not stale else None
     if current != str(landing):
         pipelines.load(conn, landing)
     return landing, manifest

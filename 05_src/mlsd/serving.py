@@ -217,7 +217,7 @@ def score_month(
     if frame.empty:
         raise ServingError(
             f"gold.application_features has no applications in {month!r}: load the data "
-            "(`uv run mlsd data load`) or pick a month between 2024-01 and 2025-12."
+            "(`uv run mlsd data load`) or pick a month between 2024-01 and 2026-06 (the default timeline)."
         )
     cut = threshold if threshold is not None else _threshold(version.tags)
     begin = time.perf_counter()

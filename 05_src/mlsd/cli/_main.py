@@ -7,13 +7,13 @@ import contextlib
 import signal
 from collections.abc import Iterator, Sequence
 
-from mlsd.cli import course, data, db, doctor, grade, mlflow, model
+from mlsd.cli import course, data, db, doctor, grade, mlflow, model, quiz
 from mlsd.cli._output import Interrupted, error, interrupted
 from mlsd.errors import MLSDError
 
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
-COMMAND_MODULES = (db, data, course, doctor, model, mlflow, grade)
+COMMAND_MODULES = (db, data, course, doctor, model, mlflow, grade, quiz)
 """The modules whose ``commands`` make up ``mlsd``, in the order ``mlsd --help`` lists them."""
 
 

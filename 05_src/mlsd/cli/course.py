@@ -1,4 +1,5 @@
-"""``mlsd course``: run the session notebooks as a facilitator does before class (:mod:`mlsd.course`)."""
+"""``mlsd course``: run the session notebooks before class (:mod:`mlsd.course`) and publish the
+learners' repository (:mod:`mlsd.publish`)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from mlsd.cli._output import print_table, usage_error
 from mlsd.cli._progress import QUIET, Progress
 
 course = lazy("course")  # package modules load when a command runs, so `mlsd --help` stays fast
+publishing = lazy("publish")
 
 commands = Commands(
-    "course", "Run the session notebooks as a facilitator does before class.", "uv run mlsd course run"
+    "course",
+    "Run the session notebooks as a facilitator does before class; publish the learners' repository.",
+    "uv run mlsd course run",
 )
 
 
@@ -71,3 +75,22 @@ def _run(args: argparse.Namespace, progress: Progress) -> int:
     for failure in failed:
         print(f"FAILED {failure.describe()}", file=sys.stderr)
     return 1 if failed else 0
+
+
+@commands.command(
+    "publish",
+    "Write the learners' repository: everything learners use, no solution, hidden test, answer key or quiz.",
+    "uv run mlsd course publish --out ../mlsd-course-public",
+)
+@Option(
+    "--out",
+    required=True,
+    help="the learners' repository (a git checkout keeps its history: a commit is added)",
+)
+@Option("--no-commit", action="store_true", help="write the files only, even into a git checkout")
+def publish(args: argparse.Namespace) -> int:
+    published = publishing.publish(args.out, commit=not args.no_commit)
+    say(f"{len(published.files)} files in {published.out}.")
+    if published.commit:
+        say(f"Committed {published.commit[:12]}: push it to the public repository.")
+    return 0

@@ -2,10 +2,12 @@
 
 Customers apply for loans (``applications``); a credit bureau reports on them (``bureau``,
 GMSC-like: heavy-tailed utilisation and debt ratio, ~20% missing income, the 96/98 sentinel codes);
-approved loans are repaid monthly (``repayments``); serious delinquency is observed 45-120 days
-later (``outcomes``: delayed labels, only when observed before ``as_of``). Labels come from a
-documented logistic ground truth (:func:`ground_truth`, :func:`true_probability`). Three drift
-scenarios start at known months, and data-quality defects are injected at known rates and listed,
+approved loans are repaid monthly (``repayments``); the label, 90 or more days past due within a
+six-instalment performance window, is observed when it can be known: about 4 to 6 months after the
+application for a default, 6 months for a loan that repays (``outcomes``: delayed labels, only when
+observed before ``as_of``). Labels come from a documented logistic ground truth
+(:func:`ground_truth`, :func:`true_probability`). Three drift scenarios (covariate shift, label
+shift, concept drift) start at known months, and data-quality defects are injected at known rates and listed,
 with exact counts, in ``manifest.json``. Same seed, same bytes. Table and column names are fixed in
 ``05_src/mlsd/data/CONTRACT.md``.
 

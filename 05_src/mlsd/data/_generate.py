@@ -4,8 +4,9 @@ A month is generated in chunks of at most ``CHUNK_APPLICATIONS`` applications; e
 table becomes one *unit*: ingestion times are added, defects injected (late-arriving rows leave for
 a later month), and the unit is appended to the month's file as a Parquet row group (or CSV rows).
 Between chunks the loop keeps only what a later file still needs: the loan books of the last
-``REPAYMENT_HORIZON`` months, outcomes waiting for the month they are observed in, and late rows
-waiting for the file they land in. Peak memory therefore follows the chunk size, not the run.
+``REPAYMENT_HORIZON`` months, outcomes waiting for the month they are observed in (up to seven
+months), late rows waiting for the file they land in, and one bit per customer candidate that the
+label shift left out. Peak memory therefore follows the size of a month, not the run.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import numpy as np
 
 from mlsd.data._defects import ingest_times, inject, vocabulary
 from mlsd.data._rng import month_rng
-from mlsd.data._scenarios import resolve_scenarios
+from mlsd.data._scenarios import month_string, resolve_scenarios
 from mlsd.data._schema import (
     CATEGORY_VALUES,
     COLUMNS,
@@ -43,10 +44,15 @@ from mlsd.data._schema import (
 from mlsd.data._simulate import (
     CHUNK_APPLICATIONS,
     DAY,
+    DAYS_PAST_DUE_DEFAULT,
+    DEFAULT_MONTHS,
+    FIRST_MISSED_SHARES,
     HOUR,
-    LABEL_DELAY_DAYS,
+    PERFORMANCE_WINDOW,
     REPAYMENT_HORIZON,
+    REPORTING_LAG_DAYS,
     Plan,
+    Population,
     make_plan,
     repayments_due,
     simulate_month,
@@ -55,7 +61,7 @@ from mlsd.data._truth import ground_truth_spec
 from mlsd.data.manifest import MANIFEST_NAME
 from mlsd.errors import ConfigError, MLSDError
 
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "2.0.0"
 SCALES = {"tiny": 3_000, "small": 40_000, "full": 300_000}
 FORMATS = ("parquet", "csv")
 _TABLE_CODES = {name: i for i, name in enumerate(TABLES)}
@@ -64,6 +70,32 @@ _MAX_PENDING_UNITS = 4  # units handed to writer threads but not yet written
 _DICTIONARY_COLUMNS = {
     t: [name for name, kind in cols if name in CATEGORY_VALUES or kind == "int16"]
     for t, cols in COLUMNS.items()
+}
+# The label's definition and timing, recorded in the manifest (see CONTRACT.md, "outcomes").
+LABEL_TIMING = {
+    "definition": (
+        f"serious_dlq = 1 when the loan is {DAYS_PAST_DUE_DEFAULT} or more days past due within the performance "
+        f"window, its first {PERFORMANCE_WINDOW} monthly instalments"
+    ),
+    "performance_window_months": PERFORMANCE_WINDOW,
+    "repayment_horizon_instalments": REPAYMENT_HORIZON,
+    "first_missed_instalment_shares": {str(k): v for k, v in FIRST_MISSED_SHARES.items()},
+    "observed_at": {
+        "default": (
+            "due date of the third instalment after the first missed one (90 days past due), "
+            f"plus {REPORTING_LAG_DAYS[0]}-{REPORTING_LAG_DAYS[1]} days"
+        ),
+        "repaid": (
+            f"due date of instalment {PERFORMANCE_WINDOW} (the window closes), "
+            f"plus {REPORTING_LAG_DAYS[0]}-{REPORTING_LAG_DAYS[1]} days"
+        ),
+    },
+    "delay_days": {"default": [116, 187], "repaid": [177, 187]},
+    "note": (
+        "outcomes exist only when observed_at < as_of; a default is known 4 to 6 months after the application, "
+        "a repaid loan only after 6, so the labels of the last six months are mostly defaults; complete_through "
+        "is the last application month whose labels are all observed"
+    ),
 }
 # mean lag (seconds) between a row's event and its arrival in the landing zone
 _INGEST_LAG = {
@@ -91,7 +123,7 @@ def resolve_size(scale: str | int | None, rows: int | None) -> tuple[str, int]:
         raise ConfigError(f"scale={scale!r} is not a scale: use one of {', '.join(SCALES)} or rows=N.")
     if n < 240:
         raise ConfigError(
-            f"{n} applications is too few for a 24-month timeline: use at least 240 (tiny is 3000)."
+            f"{n} applications is too few for a 30-month timeline: use at least 240 (tiny is 3000)."
         )
     return label, n
 
@@ -237,10 +269,11 @@ def iter_units(plan: Plan, *, defects: bool = True) -> Iterator[Unit]:
     books: dict[int, list[dict[str, np.ndarray]]] = {}
     waiting: dict[int, list[dict[str, np.ndarray]]] = defaultdict(list)
     n_months = len(plan.months)
+    population = Population(plan)
     next_snapshot = 0
     for m in range(n_months):
         books[m] = []
-        for chunk in simulate_month(plan, m, next_snapshot):
+        for chunk in simulate_month(plan, m, next_snapshot, population):
             next_snapshot += len(chunk.bureau["snapshot_id"])
             books[m].append(chunk.loans)
             target = np.searchsorted(plan.bounds, chunk.outcomes["observed_at"], side="right") - 1
@@ -356,7 +389,7 @@ def generate(
     fmt: str = "parquet",
     scenarios: Any = None,
     progress: bool | None = None,
-    months: int = 24,
+    months: int = DEFAULT_MONTHS,
     start_month: str = "2024-01",
     defects: bool = True,
     overwrite: bool = False,
@@ -382,7 +415,7 @@ def generate(
     progress : bool, optional
         Show a progress bar; default: only when stderr is a terminal.
     months, start_month : int, str
-        The timeline: ``months`` monthly cohorts from ``start_month`` (default 24 from 2024-01).
+        The timeline: ``months`` monthly cohorts from ``start_month`` (default 30 from 2024-01).
     defects : bool
         Inject the data-quality defects (default). ``False`` writes clean files.
     overwrite : bool
@@ -463,11 +496,7 @@ def generate(
         "defects": defect_counts,
         "defect_rates": dict(DEFECT_RATES),
         "ground_truth": ground_truth_spec(resolved),
-        "labels": {
-            "observation_delay_days": list(LABEL_DELAY_DAYS),
-            "repayment_horizon_instalments": REPAYMENT_HORIZON,
-            "note": "outcomes exist only when observed_at < as_of; the delay does not depend on the label",
-        },
+        "labels": {**LABEL_TIMING, "complete_through": month_string(int(plan.month_numbers[-1]) - 6)},
         "chunk_applications": CHUNK_APPLICATIONS,
         "tables": {
             t: {
@@ -491,7 +520,7 @@ def iter_month_frames(
     seed: int = 42,
     rows: int | None = None,
     scenarios: Any = None,
-    months: int = 24,
+    months: int = DEFAULT_MONTHS,
     start_month: str = "2024-01",
     defects: bool = True,
     with_truth: bool = False,

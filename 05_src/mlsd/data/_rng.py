@@ -25,6 +25,7 @@ STREAMS = {
     "repayments": 6,
     "defects": 7,
     "returning": 8,
+    "selection": 9,
 }
 
 _MASK64 = (1 << 64) - 1

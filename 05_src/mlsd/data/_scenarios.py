@@ -1,5 +1,13 @@
 """Named drift scenarios: what each changes, from which month, and how callers switch them.
 
+The names follow the taxonomy of *Designing Machine Learning Systems* (chapter 8), for a joint
+distribution P(x, y) = P(y | x) P(x) = P(x | y) P(y):
+
+- ``covariate_shift``: P(x) changes, P(y | x) does not (who applies changes, not what risk means);
+- ``label_shift``: P(y) changes, P(x | y) does not (more applicants who will default, each looking
+  like the defaulters before them), so P(x) moves with P(y);
+- ``concept_drift``: P(y | x) changes, P(x) does not (the same applicant is a different risk).
+
 Each scenario is on by default and starts at a fixed calendar month, so ``2024-01`` .. ``2025-03``
 is drift-free (the false-alarm period). Months are handled as strings ``YYYY-MM`` at the edges and
 as absolute month numbers (``year * 12 + month - 1``) inside the generator.
@@ -25,26 +33,34 @@ SCENARIOS: dict[str, dict[str, str]] = {
     "covariate_shift": {
         "start_month": "2025-04",
         "description": (
-            "A new channel, partner_app, acquires 40% of new customers (about 30% of applications): "
-            "younger applicants (mean age about 34) with about 40% lower monthly income. "
-            "The label model is unchanged."
+            "Covariate shift, P(x) changes: a new channel, partner_app, acquires 40% of new customers "
+            "(about 30% of applications): younger applicants (mean age about 34) with about 40% lower "
+            "monthly income. The label model P(y | x) is unchanged."
         ),
     },
-    "prior_shift": {
+    "label_shift": {
         "start_month": "2025-07",
         "description": (
-            "A downturn adds a constant to the intercept of the label model: the default rate rises "
-            "from about 6.7% to about 10% for the same applicants."
+            "Label shift, P(y) changes and P(x | y) does not: hard times bring more applicants who will "
+            "default. Applicants are drawn by their outcome (every would-be defaulter of the month's "
+            "population applies, a would-be repayer with probability 1/2), so the odds of default double "
+            "(about 8% to about 15% with the covariate shift) and the inputs move towards the defaulters' "
+            "profile while each class looks as before."
         ),
     },
     "concept_drift": {
         "start_month": "2025-10",
         "description": (
-            "The coefficient on revolving utilisation doubles; the intercept is lowered so that the "
-            "default rate of the drift-free population stays about the same. Only P(y | x) changes."
+            "Concept drift, P(y | x) changes and P(x) does not: layoffs in well-paid jobs turn the effect "
+            "of monthly income around (its coefficient goes from -0.25 to +2.0: a high income now signals "
+            "risk), with the intercept lowered so that the default rate of the same applicants stays about "
+            "the same. A model trained before it ranks applicants worse."
         ),
     },
 }
+
+# Renamed scenarios: an old name gets an error that says what it is called now.
+_RENAMED = {"prior_shift": "label_shift"}
 
 # Share of new customers acquired through partner_app while the covariate shift is active.
 COVARIATE_SHIFT_PARTNER_SHARE = 0.40
@@ -96,8 +112,8 @@ def resolve_scenarios(scenarios: Any = None) -> dict[str, dict[str, Any]]:
 
     Examples
     --------
-    >>> {k: v["enabled"] for k, v in resolve_scenarios(["prior_shift"]).items()}
-    {'covariate_shift': False, 'prior_shift': True, 'concept_drift': False}
+    >>> {k: v["enabled"] for k, v in resolve_scenarios(["label_shift"]).items()}
+    {'covariate_shift': False, 'label_shift': True, 'concept_drift': False}
     """
     out = {name: {"enabled": True, **spec} for name, spec in SCENARIOS.items()}
     if scenarios is None:
@@ -115,7 +131,13 @@ def resolve_scenarios(scenarios: Any = None) -> dict[str, dict[str, Any]]:
         raise ConfigError(f"scenarios={scenarios!r}: pass None, a list of scenario names or a mapping.")
     for name, value in items:
         if name not in out:
-            raise ConfigError(f"Unknown drift scenario {name!r}: choose from {', '.join(SCENARIOS)}.")
+            hint = (
+                f" ({name} is called {_RENAMED[name]} since generator 2.0: it was a concept drift, not a "
+                "label shift)"
+                if name in _RENAMED
+                else ""
+            )
+            raise ConfigError(f"Unknown drift scenario {name!r}{hint}: choose from {', '.join(SCENARIOS)}.")
         if isinstance(value, bool):
             out[name]["enabled"] = value
         elif isinstance(value, str):

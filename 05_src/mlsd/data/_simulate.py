@@ -15,10 +15,17 @@ How a month is made, and why:
 3. Each application gets a bureau snapshot pulled shortly before it; its features come from the
    customer's latent risk, age and income with GMSC-like marginals. The label is drawn from the
    ground truth (:mod:`mlsd.data._truth`) applied to that snapshot.
-4. Some applications also get an earlier snapshot and some a later one in the same month (the later
+4. Under the label shift, steps 1-3 make a larger pool of candidates and the month's applicants are
+   drawn from it by their label (:func:`draw_by_label`), so P(x | y) stays what it was and P(y)
+   rises. Candidate customers who are not drawn never existed: their ordinals are holes, which
+   :class:`Population` remembers (one bit each) so that nobody returns who never came.
+5. Some applications also get an earlier snapshot and some a later one in the same month (the later
    one reflects the outcome a little: using it leaks the label).
-5. Outcomes are observed 45-120 days after the application; repayments cover the first
-   :data:`REPAYMENT_HORIZON` instalments. Both land in later months and are routed by the writer.
+6. Repayments cover the :data:`PERFORMANCE_WINDOW` monthly instalments of the performance window. A
+   default (``serious_dlq = 1``: 90 or more days past due within the window) first misses instalment
+   1, 2 or 3 and is observed when it reaches 90 days past due, three instalments later; a loan that
+   repays is observed when the window closes, at its last instalment. Both land in later months and
+   are routed by the writer.
 """
 
 from __future__ import annotations
@@ -32,22 +39,37 @@ import numpy as np
 from mlsd.data._rng import hash_normal, hash_uniform, month_rng
 from mlsd.data._scenarios import (
     COVARIATE_SHIFT_PARTNER_SHARE,
+    active,
     month_number,
     month_string,
 )
 from mlsd.data._schema import CATEGORY_VALUES, CATEGORY_WEIGHTS
-from mlsd.data._truth import true_probability
+from mlsd.data._truth import LABEL_SHIFT_ODDS_RATIO, true_probability
 
 DAY = 86_400
 HOUR = 3_600
-REPAYMENT_HORIZON = 3
-LABEL_DELAY_DAYS = (45, 120)
+DEFAULT_MONTHS = 30
+# The performance window: serious_dlq = 1 when a loan is 90 or more days past due within its first
+# PERFORMANCE_WINDOW monthly instalments. Repayments cover exactly the window.
+PERFORMANCE_WINDOW = 6
+REPAYMENT_HORIZON = PERFORMANCE_WINDOW
+# A default first misses instalment 1, 2 or 3 (with these shares) and is 90 days past due at the
+# due date of the third instalment after it, still inside the window.
+FIRST_MISSED_SHARES = {1: 0.5, 2: 0.3, 3: 0.2}
+DAYS_PAST_DUE_DEFAULT = 90
+# The lender records an outcome 0-2 days after the event (90 days past due, or the window's end), so
+# a cohort's labels are complete seven months after the start of its month.
+REPORTING_LAG_DAYS = (0, 2)
 RETURNING_SHARE = 0.25
 # A month is generated in chunks of at most this many applications, so memory does not grow with
 # the size of a month. Part of the data's definition: changing it changes the bytes.
 CHUNK_APPLICATIONS = 200_000
 PRE_SNAPSHOT_SHARE = 0.10  # applications that also have an earlier snapshot in the month
 POST_SNAPSHOT_SHARE = 0.15  # ... and a later one (it leaks the label a little)
+# Under the label shift a would-be repayer applies with probability 1 / LABEL_SHIFT_ODDS_RATIO, so
+# the pool of candidates must hold about LABEL_SHIFT_ODDS_RATIO times the month's applications.
+_POOL_FACTOR = 1.05 * LABEL_SHIFT_ODDS_RATIO
+_POOL_EXTRA = 16
 TERMS = np.array([12, 24, 36, 48, 60], dtype=np.int16)
 # median loan amount by purpose (currency units)
 _PURPOSE_MEDIAN = {
@@ -56,6 +78,17 @@ _PURPOSE_MEDIAN = {
 }  # fmt: skip
 PURPOSE_MEDIAN_AMOUNT = np.array([_PURPOSE_MEDIAN[p] for p in CATEGORY_VALUES["purpose"]], dtype=np.float64)
 PARTNER_CODE = CATEGORY_VALUES["channel"].index("partner_app")
+_EPOCH_MONTH = month_number("1970-01")
+
+
+def month_start_day(number: np.ndarray | int) -> np.ndarray:
+    """Days since 1970-01-01 of the first day of absolute month ``number`` (vectorised)."""
+    months = np.asarray(number, dtype=np.int64) - _EPOCH_MONTH
+    return (
+        (np.datetime64("1970-01", "M") + months.astype("timedelta64[M]"))
+        .astype("datetime64[D]")
+        .astype(np.int64)
+    )
 
 
 def _cumulative(weights: tuple[float, ...]) -> np.ndarray:
@@ -82,7 +115,12 @@ def _largest_remainder(total: int, weights: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Plan:
-    """Everything about a run that is fixed before any random draw: months and row counts."""
+    """Everything about a run that is fixed before any random draw: months and row counts.
+
+    ``n_apps`` is the number of applications of each month. ``n_new`` and ``n_ret`` count the
+    candidates: new customer ordinals and returning customers. They add up to ``n_apps`` except
+    in ``selective`` months (the label shift), where the applicants are drawn from a larger pool.
+    """
 
     seed: int
     applications: int
@@ -92,6 +130,7 @@ class Plan:
     n_apps: np.ndarray
     n_new: np.ndarray
     n_ret: np.ndarray
+    selective: np.ndarray  # months whose applicants are drawn by label (label shift)
     chunks: np.ndarray  # chunks per month: ceil(n_apps / CHUNK_APPLICATIONS)
     app_offset: np.ndarray
     cust_offset: np.ndarray
@@ -112,25 +151,30 @@ class Plan:
         return int(hits[0]) if len(hits) else None
 
 
+def _pool(count: int) -> int:
+    """Candidates to draw ``count`` applicants from under the label shift (see :func:`draw_by_label`)."""
+    return int(np.ceil(count * _POOL_FACTOR)) + _POOL_EXTRA if count else 0
+
+
 def make_plan(
     applications: int, seed: int, start_month: str, n_months: int, scenarios: dict[str, dict[str, Any]]
 ) -> Plan:
     """Fix months, per-month counts and id offsets for a run of ``applications`` applications."""
     first = month_number(start_month)
     numbers = np.arange(first, first + n_months + 1, dtype=np.int64)
-    bounds = np.array(
-        [np.datetime64(f"{month_string(int(k))}-01", "s").astype(np.int64) for k in numbers], dtype=np.int64
-    )
+    bounds = month_start_day(numbers) * DAY
     growth = 1.0 + 0.25 * np.arange(n_months) / max(n_months - 1, 1)  # volume grows, mix does not
     n_apps = _largest_remainder(int(applications), growth)
+    selective = np.array([active(scenarios, "label_shift", int(k)) for k in numbers[:-1]], dtype=bool)
     n_ret = np.zeros(n_months, dtype=np.int64)
     n_new = np.zeros(n_months, dtype=np.int64)
-    known = 0
+    known = 0  # customers so far (applicants, not the candidates left out under the label shift)
     for m in range(n_months):
         share = min(RETURNING_SHARE, 0.1 * m)
-        n_ret[m] = min(int(round(n_apps[m] * share)), known // 2)
-        n_new[m] = n_apps[m] - n_ret[m]
-        known += int(n_new[m])
+        ret = min(int(round(n_apps[m] * share)), known // 2)
+        new = int(n_apps[m] - ret)
+        known += new
+        n_ret[m], n_new[m] = (_pool(ret), _pool(new)) if selective[m] else (ret, new)
     chunks = np.maximum(-(-n_apps // CHUNK_APPLICATIONS), 1)
 
     def offsets(counts: np.ndarray) -> np.ndarray:
@@ -145,11 +189,41 @@ def make_plan(
         n_apps=n_apps,
         n_new=n_new,
         n_ret=n_ret,
+        selective=selective,
         chunks=chunks,
         app_offset=offsets(n_apps),
         cust_offset=offsets(n_new),
         scenarios=scenarios,
     )
+
+
+class Population:
+    """Which customer ordinals exist: all of them, except candidates that the label shift left out.
+
+    Keeps one boolean per new-customer candidate of each selective month, so memory grows by a
+    byte per such candidate (a few MB for twenty million applications), never by a row.
+    """
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.kept: dict[int, np.ndarray] = {}
+        self.customers = 0  # customers who exist so far
+
+    def record(self, m: int, new_idx: np.ndarray, kept: np.ndarray) -> None:
+        """Note which new-customer candidates ``new_idx`` of month ``m`` became customers."""
+        if self.plan.selective[m]:
+            flags = self.kept.setdefault(m, np.zeros(int(self.plan.n_new[m]), dtype=bool))
+            flags[new_idx[kept] - self.plan.cust_offset[m]] = True
+        self.customers += int(kept.sum())
+
+    def exists(self, idx: np.ndarray) -> np.ndarray:
+        """Whether each ordinal in ``idx`` belongs to a customer (ordinals of past months only)."""
+        out = np.ones(len(idx), dtype=bool)
+        month = np.searchsorted(self.plan.cust_offset, idx, side="right") - 1
+        for m, flags in self.kept.items():
+            hit = month == m
+            out[hit] = flags[idx[hit] - self.plan.cust_offset[m]]
+        return out
 
 
 # ------------------------------------------------------------------------------------------------
@@ -188,16 +262,45 @@ def customer_attributes(plan: Plan, idx: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def _draw_returning(rng: np.random.Generator, population: int, k: int) -> np.ndarray:
-    """``k`` distinct ordinals from ``range(population)``, in draw order."""
+def _draw_returning(
+    rng: np.random.Generator, population: int, k: int, exists: Population | None = None
+) -> np.ndarray:
+    """``k`` distinct ordinals from ``range(population)``, in draw order, skipping holes in ``exists``."""
     if k == 0:
         return np.zeros(0, dtype=np.int64)
     picked = np.zeros(0, dtype=np.int64)
     while len(picked) < k:
-        draw = np.concatenate([picked, rng.integers(0, population, size=int((k - len(picked)) * 1.1) + 16)])
+        fresh = rng.integers(0, population, size=int((k - len(picked)) * 1.1) + 16)
+        if exists is not None:
+            fresh = fresh[exists.exists(fresh)]
+        draw = np.concatenate([picked, fresh])
         _, first = np.unique(draw, return_index=True)
         picked = draw[np.sort(first)]
     return picked[:k]
+
+
+def draw_by_label(
+    rng: np.random.Generator, label: np.ndarray, target: int, odds_ratio: float = LABEL_SHIFT_ODDS_RATIO
+) -> np.ndarray:
+    """Indices of ``target`` applicants drawn from candidates by their label, in ascending order.
+
+    Candidates are visited in random order; each would-be defaulter is taken, each would-be repayer
+    with probability ``1 / odds_ratio``, until ``target`` are taken (fewer if the pool runs out).
+    Whether a candidate is taken depends on its label only, so the features of each class keep
+    their distribution (P(x | y) is unchanged), and the odds of default among the applicants are
+    ``odds_ratio`` times those of the pool. Candidates after the last one taken are not visited.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> label = (rng.random(100_000) < 0.08).astype(np.int8)
+    >>> taken = draw_by_label(np.random.default_rng(1), label, 40_000, odds_ratio=2.0)
+    >>> len(taken), round(float(label[taken].mean()), 2)
+    (40000, 0.15)
+    """
+    order = rng.permutation(len(label))
+    taken = (label[order] == 1) | (rng.random(len(label)) * odds_ratio < 1.0)
+    return np.sort(order[taken][:target])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -315,10 +418,11 @@ class Chunk:
     truth: dict[str, np.ndarray]
 
 
-def simulate_month(plan: Plan, m: int, first_snapshot: int) -> Iterator[Chunk]:
+def simulate_month(plan: Plan, m: int, first_snapshot: int, population: Population) -> Iterator[Chunk]:
     """Generate month ``plan.months[m]`` chunk by chunk (see :data:`CHUNK_APPLICATIONS`).
 
     ``first_snapshot`` is the first free snapshot ordinal; each chunk's ``bureau`` ids follow on.
+    ``population`` knows which earlier ordinals are customers; this month's are added to it.
     """
     seed, num = plan.seed, int(plan.month_numbers[m])
     start, end = int(plan.bounds[m]), int(plan.bounds[m + 1])
@@ -326,19 +430,30 @@ def simulate_month(plan: Plan, m: int, first_snapshot: int) -> Iterator[Chunk]:
     # Returning customers are drawn for the whole month at once (nobody applies twice in a month),
     # then dealt to the chunk that covers their application time.
     rng = month_rng(seed, num, "returning")
-    ret_idx = _draw_returning(rng, int(plan.cust_offset[m]), int(plan.n_ret[m]))
+    holes = population if population.kept else None
+    n_ret = min(int(plan.n_ret[m]), population.customers)
+    ret_idx = _draw_returning(rng, int(plan.cust_offset[m]), n_ret, holes)
     lo, hi = start + HOUR // 2, end - 2 * HOUR
     ret_applied = lo + (rng.random(len(ret_idx)) * (hi - lo)).astype(np.int64)
     ret_chunk = np.minimum((ret_applied - start) * n_chunks // (end - start), n_chunks - 1)
     new_cuts = np.concatenate([[0], np.cumsum(_largest_remainder(int(plan.n_new[m]), np.ones(n_chunks)))])
+    targets = _largest_remainder(int(plan.n_apps[m]), np.ones(n_chunks)) if plan.selective[m] else None
     next_app, next_snap = int(plan.app_offset[m]), int(first_snapshot)
     for k in range(n_chunks):
         new_idx = plan.cust_offset[m] + np.arange(new_cuts[k], new_cuts[k + 1], dtype=np.int64)
         mine = ret_chunk == k
-        chunk = _simulate_chunk(plan, m, k, new_idx, ret_idx[mine], ret_applied[mine], next_app, next_snap)
+        target = None if targets is None else int(targets[k])
+        chunk = _simulate_chunk(
+            plan, m, k, new_idx, ret_idx[mine], ret_applied[mine], next_app, next_snap, target
+        )
+        population.record(m, new_idx, np.isin(new_idx, chunk.customers["customer_id"]))
         next_app += len(chunk.applications["application_id"])
         next_snap += len(chunk.bureau["snapshot_id"])
         yield chunk
+
+
+def _without_label_shift(scenarios: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {**scenarios, "label_shift": {**scenarios["label_shift"], "enabled": False}}
 
 
 def _simulate_chunk(
@@ -350,14 +465,16 @@ def _simulate_chunk(
     ret_applied: np.ndarray,
     first_app: int,
     first_snap: int,
+    target: int | None = None,
 ) -> Chunk:
+    """One chunk; with ``target`` (label shift), draw ``target`` applicants from the candidates by label."""
     seed, num = plan.seed, int(plan.month_numbers[m])
     start, end = int(plan.bounds[m]), int(plan.bounds[m + 1])
     n_new = len(new_idx)
     n = n_new + len(ret_idx)
     cust_idx = np.concatenate([new_idx, ret_idx])
     cust = customer_attributes(plan, cust_idx)
-    customers = {
+    new_customers = {
         "customer_id": new_idx,
         "signup_at": cust["signup_at"][:n_new],
         "birth_date": cust["birth_day"][:n_new],
@@ -374,8 +491,6 @@ def _simulate_chunk(
     applied = applied[order]
     cust_idx = cust_idx[order]
     cust = {key: v[order] for key, v in cust.items()}
-    is_new = order < n_new
-    app_idx = first_app + np.arange(n, dtype=np.int64)
 
     u = rng.random((3, n))
     channel = _draw_codes(u[0], CATEGORY_WEIGHTS["channel"])
@@ -387,6 +502,36 @@ def _simulate_chunk(
     term_weights = np.exp(-((np.arange(5)[None, :] - centre[:, None]) ** 2) / 1.5)
     term_cdf = np.cumsum(term_weights, axis=1)
     term = TERMS[(term_cdf < u[2][:, None] * term_cdf[:, -1:]).sum(axis=1)]
+
+    # bureau snapshot at the application, then the label -----------------------------------------
+    rng = month_rng(seed, num, "bureau", k)
+    is_new = order < n_new
+    lower = np.where(is_new, np.maximum(cust["signup_at"], start + 600), start + 600)
+    pulled = np.maximum(applied - 300 - rng.exponential(6 * HOUR, n).astype(np.int64), lower)
+    age = _age_at(cust["birth_day"], pulled)
+    features = bureau_features(rng, cust["z_risk"], cust["z_income"], age)
+    features["age"] = age
+    if target is None:
+        p = true_probability(features, plan.months[m], plan.scenarios)
+        label = (month_rng(seed, num, "labels", k).random(n) < p).astype(np.int8)
+    else:
+        # Label shift: label every candidate with the month's model as it would be without the
+        # shift, draw the applicants by label, and keep their probability of default given that
+        # they applied (the truth of the month: Bayes' rule adds ln(odds ratio) to the intercept).
+        p = true_probability(features, plan.months[m], _without_label_shift(plan.scenarios))
+        label = (month_rng(seed, num, "labels", k).random(n) < p).astype(np.int8)
+        keep = draw_by_label(month_rng(seed, num, "selection", k), label, target)
+        order, applied, cust_idx, is_new = order[keep], applied[keep], cust_idx[keep], is_new[keep]
+        cust = {key: v[keep] for key, v in cust.items()}
+        channel, purpose, amount, term = channel[keep], purpose[keep], amount[keep], term[keep]
+        pulled, label = pulled[keep], label[keep]
+        features = {key: v[keep] for key, v in features.items()}
+        p = true_probability(features, plan.months[m], plan.scenarios)
+        n = len(keep)
+        new_rows = np.sort(order[is_new])  # the new-customer candidates who applied
+        new_customers = {key: v[new_rows] for key, v in new_customers.items()}
+    customers = new_customers
+    app_idx = first_app + np.arange(n, dtype=np.int64)
     applications = {
         "application_id": app_idx,
         "customer_id": cust_idx,
@@ -397,16 +542,6 @@ def _simulate_chunk(
         "term_months": term,
         "region": cust["region"],
     }
-
-    # bureau snapshot at the application, then the label -----------------------------------------
-    rng = month_rng(seed, num, "bureau", k)
-    lower = np.where(is_new, np.maximum(cust["signup_at"], start + 600), start + 600)
-    pulled = np.maximum(applied - 300 - rng.exponential(6 * HOUR, n).astype(np.int64), lower)
-    age = _age_at(cust["birth_day"], pulled)
-    features = bureau_features(rng, cust["z_risk"], cust["z_income"], age)
-    features["age"] = age
-    p = true_probability(features, plan.months[m], plan.scenarios)
-    label = (month_rng(seed, num, "labels", k).random(n) < p).astype(np.int8)
 
     pre_rows = np.sort(rng.choice(n, int(round(n * PRE_SNAPSHOT_SHARE)), replace=False))
     post_rows = np.sort(rng.choice(n, int(round(n * POST_SNAPSHOT_SHARE)), replace=False))
@@ -429,21 +564,31 @@ def _simulate_chunk(
     del features, pre, post
 
     # outcomes (observed later) and the loan book for repayments ----------------------------------
+    # Instalment j falls due j months after the application, on the same day of the month (capped at
+    # the 28th). A default first misses instalment k and is 90 days past due at the due date of
+    # instalment k + 3; a loan that repays is known to be good when the window closes, at the due date
+    # of its last instalment. The lender records either a few days later.
     rng = month_rng(seed, num, "outcomes", k)
-    delay_days = rng.integers(LABEL_DELAY_DAYS[0], LABEL_DELAY_DAYS[1] + 1, n)
-    observed = (applied // DAY + delay_days) * DAY + 2 * HOUR + rng.integers(0, 4 * HOUR, n)
+    shares = np.array(list(FIRST_MISSED_SHARES.values()))
+    first_missed = np.where(
+        label == 1, rng.choice(np.array(list(FIRST_MISSED_SHARES), dtype=np.int8), n, p=shares), 99
+    ).astype(np.int8)
+    day_of_month = np.minimum(applied // DAY - start // DAY, 27)
+    event_instalment = np.where(
+        label == 1, first_missed.astype(np.int64) + DAYS_PAST_DUE_DEFAULT // 30, PERFORMANCE_WINDOW
+    )
+    event_day = month_start_day(num + event_instalment) + day_of_month
+    lag = rng.integers(REPORTING_LAG_DAYS[0], REPORTING_LAG_DAYS[1] + 1, n)
+    observed = (event_day + lag) * DAY + 2 * HOUR + rng.integers(0, 4 * HOUR, n)
     outcomes = {"application_id": app_idx, "observed_at": observed, "serious_dlq": label}
     apr = np.clip(0.06 + 0.8 * p, 0.06, 0.35)
     rate = apr / 12.0
     instalment = np.round(amount * rate / (1.0 - (1.0 + rate) ** (-term.astype(np.float64))), 2)
-    first_missed = np.where(
-        label == 1, rng.choice(np.array([1, 2, 3, 4], dtype=np.int8), n, p=[0.45, 0.3, 0.15, 0.1]), 99
-    )
     loans = {
         "application_id": app_idx,
         "applied_day": (applied // DAY).astype(np.int32),
         "amount_due": instalment,
-        "first_missed": first_missed.astype(np.int8),
+        "first_missed": first_missed,
         "late_propensity": (0.03 + 0.25 * p + 0.1 * label).astype(np.float32),
     }
     truth = {"application_id": app_idx, "applied_at": applied, "p_true": p, "serious_dlq": label}
@@ -454,7 +599,9 @@ def repayments_due(plan: Plan, m: int, books: dict[int, list[dict[str, np.ndarra
     """Repayment rows due in month ``m``, one dict per loan-book chunk.
 
     Instalment ``k`` of the loans originated in month ``m - k`` falls due in ``m`` (on the same day
-    of the month, capped at the 28th); oldest loans first, so application ids ascend.
+    of the month, capped at the 28th); oldest loans first, so application ids ascend. From the first
+    missed instalment on, a default pays nothing (or a quarter) and ``days_late`` is the account's
+    delinquency on the due date in 30-day buckets: 0 at the first missed instalment, then 30, 60, 90.
     """
     for k in range(REPAYMENT_HORIZON, 0, -1):
         for c, book in enumerate(books.get(m - k, [])):
@@ -471,7 +618,7 @@ def repayments_due(plan: Plan, m: int, books: dict[int, list[dict[str, np.ndarra
             paid = np.where(u[1] < 0.01, np.round(amount_due * (0.3 + 0.6 * u[2]), 2), amount_due)
             partial = u[2] < 0.1
             paid = np.where(missed, np.where(partial, np.round(amount_due * 0.25, 2), 0.0), paid)
-            days_late = np.where(missed, 30 * (k - book["first_missed"] + 1), days_late)
+            days_late = np.where(missed, 30 * (k - book["first_missed"].astype(np.int16)), days_late)
             yield {
                 "application_id": book["application_id"],
                 "due_date": due,

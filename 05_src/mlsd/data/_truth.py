@@ -14,10 +14,21 @@ with the feature transforms ``f_k`` listed in :data:`TRANSFORMS`. Late counts an
 utilisation carry the largest effects, age is protective, and ``open_credit_lines`` and
 ``real_estate_loans`` have coefficient 0: they are noise, useful to check that an explanation
 method gives them no importance.
+
+Two scenarios change the model from their start month (see :mod:`mlsd.data._scenarios`):
+
+- the **concept drift** replaces coefficients (:data:`CONCEPT_DRIFT_COEFFICIENTS`) and moves the
+  intercept (:data:`CONCEPT_DRIFT_INTERCEPT_DELTA`): P(y | x) itself changes;
+- the **label shift** draws applicants by their outcome, keeping every would-be defaulter and a
+  would-be repayer with probability ``1 / LABEL_SHIFT_ODDS_RATIO``. P(x | y) is unchanged, and by
+  Bayes' rule the probability of default of an applicant who *did* apply is the same logistic
+  model with ``ln(LABEL_SHIFT_ODDS_RATIO)`` added to the intercept: that is what
+  :func:`ground_truth` and :func:`true_probability` return for those months.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,10 +39,10 @@ from mlsd.data._schema import LATE_COLUMNS, SENTINEL_CODES
 
 __all__ = [
     "COEFFICIENTS",
+    "CONCEPT_DRIFT_COEFFICIENTS",
     "CONCEPT_DRIFT_INTERCEPT_DELTA",
-    "CONCEPT_DRIFT_MULTIPLIERS",
     "INTERCEPT",
-    "PRIOR_SHIFT_INTERCEPT_DELTA",
+    "LABEL_SHIFT_ODDS_RATIO",
     "TRANSFORMS",
     "TRUTH_INPUT_COLUMNS",
     "ground_truth",
@@ -96,12 +107,13 @@ TRUTH_INPUT_COLUMNS = (
     "age",
 )
 
-# Drift modifications (see ``mlsd.data._scenarios.SCENARIOS``), calibrated on the drift-free
-# population: the prior shift takes the default rate from about 6.7% to about 10%; the concept
-# drift doubles the utilisation coefficient and lowers the intercept so the rate stays put.
-PRIOR_SHIFT_INTERCEPT_DELTA = 0.57
-CONCEPT_DRIFT_MULTIPLIERS = {"revolving_utilization": 2.0}
-CONCEPT_DRIFT_INTERCEPT_DELTA = -1.38
+# Drift modifications (see ``mlsd.data._scenarios.SCENARIOS``). The label shift doubles the odds
+# of default among applicants (P(x | y) fixed); the concept drift turns the effect of income around
+# and lowers the intercept so that the default rate of the drift-free population stays put
+# (calibrated on about a million simulated drift-free applications, like the intercept).
+LABEL_SHIFT_ODDS_RATIO = 2.0
+CONCEPT_DRIFT_COEFFICIENTS = {"monthly_income": 2.0}
+CONCEPT_DRIFT_INTERCEPT_DELTA = -0.04
 
 
 def _column(frame: Any, name: str) -> np.ndarray:
@@ -184,12 +196,15 @@ def ground_truth(month: str | None = None, scenarios: Any = None) -> dict[str, A
         ``{"link": "logistic", "intercept": float, "coefficients": {feature: float},
         "transforms": {feature: str}, "active_scenarios": [name, ...]}``.
 
+    Under the label shift the intercept includes ``ln(LABEL_SHIFT_ODDS_RATIO)``: the probability
+    of default of an applicant of that month (see the module docstring).
+
     Examples
     --------
-    >>> ground_truth("2025-10")["coefficients"]["revolving_utilization"]
-    4.8
-    >>> ground_truth("2025-09")["coefficients"]["revolving_utilization"]
-    2.4
+    >>> ground_truth("2025-10")["coefficients"]["monthly_income"]
+    2.0
+    >>> ground_truth("2025-09")["coefficients"]["monthly_income"]
+    -0.25
     """
     resolved = resolve_scenarios(scenarios)
     intercept = INTERCEPT
@@ -197,12 +212,11 @@ def ground_truth(month: str | None = None, scenarios: Any = None) -> dict[str, A
     names: list[str] = []
     if month is not None:
         number = month_number(month)
-        if active(resolved, "prior_shift", number):
-            intercept += PRIOR_SHIFT_INTERCEPT_DELTA
+        if active(resolved, "label_shift", number):
+            intercept += math.log(LABEL_SHIFT_ODDS_RATIO)
         if active(resolved, "concept_drift", number):
             intercept += CONCEPT_DRIFT_INTERCEPT_DELTA
-            for name, factor in CONCEPT_DRIFT_MULTIPLIERS.items():
-                coefficients[name] = coefficients[name] * factor
+            coefficients.update(CONCEPT_DRIFT_COEFFICIENTS)
         names = [name for name in resolved if active(resolved, name, number)]
     return {
         "link": "logistic",
@@ -223,21 +237,32 @@ def ground_truth_spec(scenarios: Mapping[str, Mapping[str, Any]]) -> dict[str, A
         "transforms": dict(TRANSFORMS),
         "features_from": "the bureau snapshot taken at the application: the latest with pulled_at <= applied_at",
         "drift": {
-            "prior_shift": {
-                "enabled": bool(scenarios["prior_shift"]["enabled"]),
-                "start_month": scenarios["prior_shift"]["start_month"],
-                "intercept_delta": PRIOR_SHIFT_INTERCEPT_DELTA,
+            "covariate_shift": {
+                "enabled": bool(scenarios["covariate_shift"]["enabled"]),
+                "start_month": scenarios["covariate_shift"]["start_month"],
+                "changes": "P(x)",
+                "note": "changes who applies (the partner_app channel), not the label model",
+            },
+            "label_shift": {
+                "enabled": bool(scenarios["label_shift"]["enabled"]),
+                "start_month": scenarios["label_shift"]["start_month"],
+                "changes": "P(y), and P(x) with it; P(x | y) unchanged",
+                "odds_ratio": LABEL_SHIFT_ODDS_RATIO,
+                "intercept_delta": round(math.log(LABEL_SHIFT_ODDS_RATIO), 10),
+                "note": (
+                    "applicants are drawn by their outcome: every would-be defaulter of the month's population "
+                    f"applies, a would-be repayer with probability 1/{LABEL_SHIFT_ODDS_RATIO:g}; by Bayes' rule "
+                    "an applicant's probability of default is the logistic model with ln(odds_ratio) added to "
+                    "the intercept"
+                ),
             },
             "concept_drift": {
                 "enabled": bool(scenarios["concept_drift"]["enabled"]),
                 "start_month": scenarios["concept_drift"]["start_month"],
-                "coefficient_multipliers": dict(CONCEPT_DRIFT_MULTIPLIERS),
+                "changes": "P(y | x); P(x) unchanged",
+                "coefficients": dict(CONCEPT_DRIFT_COEFFICIENTS),
                 "intercept_delta": CONCEPT_DRIFT_INTERCEPT_DELTA,
-            },
-            "covariate_shift": {
-                "enabled": bool(scenarios["covariate_shift"]["enabled"]),
-                "start_month": scenarios["covariate_shift"]["start_month"],
-                "note": "changes who applies, not the label model",
+                "note": "the coefficients listed replace the drift-free ones: income's effect changes sign",
             },
         },
     }

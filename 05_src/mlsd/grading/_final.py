@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -30,18 +32,14 @@ FINAL_COLUMNS = ("learner", "quiz_average", *ASSIGNMENTS, "final_score", "result
 
 def _read(path: str | os.PathLike, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
     """Rows of a CSV as (line number, {column: trimmed text}); checks the header and the learner ids."""
+    from mlsd._csv import CsvError, read_csv_text
+
     path = Path(path)
     name = path.name
-    if not path.is_file():
-        raise GradingError(f"{path} does not exist.")
-    text = path.read_text(encoding="utf-8-sig")
-    reader = csv.reader(io.StringIO(text))
     try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        raise GradingError(
-            f"{name} is empty: it needs the header {','.join(('learner', *columns))}."
-        ) from None
+        header, body = read_csv_text(path)
+    except CsvError as err:
+        raise GradingError(str(err)) from None
     expected = ["learner", *columns]
     if sorted(header) != sorted(expected) or len(header) != len(set(header)):
         raise GradingError(
@@ -49,9 +47,7 @@ def _read(path: str | os.PathLike, columns: tuple[str, ...]) -> list[tuple[int, 
         )
     rows = []
     seen: dict[str, int] = {}
-    for line, values in enumerate(reader, start=2):
-        if not any(v.strip() for v in values):
-            continue  # blank line
+    for line, values in body:
         if len(values) != len(header):
             raise GradingError(f"{name} line {line}: {len(values)} values for {len(header)} columns.")
         row = {h: v.strip() for h, v in zip(header, values, strict=True)}
@@ -97,16 +93,156 @@ def _two_decimals(value: Fraction) -> float:
     return float(exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
-def final_grades(quizzes_csv: str | os.PathLike, assignments_csv: str | os.PathLike) -> pd.DataFrame:
-    """Apply the grading policy to ``QUIZZES.csv`` and ``ASSIGNMENTS.csv``.
+# -- quiz scores: the simple file, or Canvas's gradebook export -----------------------------------
+
+CANVAS_IDENTITY = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
+_QUIZ_COLUMN = re.compile(r"quiz\D*(\d+)", re.I)
+
+
+@dataclass
+class QuizScores:
+    """Each learner's six quiz scores (0-100, ``None`` when excused) and, from Canvas, their identity."""
+
+    scores: dict[str, tuple[int, list[Fraction | None]]]  # learner -> (line, scores)
+    canvas: dict[str, dict[str, str]] = field(default_factory=dict)  # learner -> Canvas identity columns
+    name: str = ""
+
+
+def _is_canvas(header: list[str]) -> bool:
+    return "Student" in header and any(_QUIZ_COLUMN.search(h) for h in header)
+
+
+def read_quizzes(
+    path: str | os.PathLike, *, roster: str | os.PathLike | None = None, id_column: str = "SIS User ID"
+) -> QuizScores:
+    """Quiz scores from ``learner,quiz_1..quiz_6`` or from a Canvas (Quercus) gradebook export.
+
+    A Canvas export has ``Student, ID, SIS User ID, SIS Login ID, Section``, one column per quiz
+    (``Quiz 1 (1234)``: the number after "quiz" is the session) and a ``Points Possible`` row; scores
+    become percentages of the points possible, an empty cell is a missed quiz (0) and ``EX`` an
+    excused one (left out of the average). Learners are matched to the roster (``learner`` and a
+    column named ``id_column``) by that Canvas column.
+    """
+    from mlsd._csv import CsvError, read_csv_text
+
+    path = Path(path)
+    try:
+        header, _ = read_csv_text(path)
+    except CsvError as err:
+        raise GradingError(str(err)) from None
+    if not _is_canvas(header):
+        rows = _read(path, QUIZZES)
+        return QuizScores(
+            {
+                row["learner"]: (line, [_quiz(row[c], path.name, line, row["learner"], c) for c in QUIZZES])
+                for line, row in rows
+            },
+            name=path.name,
+        )
+    return _read_canvas(path, header, roster, id_column)
+
+
+def _read_canvas(path: Path, header: list[str], roster, id_column: str) -> QuizScores:
+    from mlsd._csv import read_csv_rows
+
+    quiz_columns: dict[int, str] = {}
+    for column in header:
+        match = _QUIZ_COLUMN.search(column)
+        if match and int(match.group(1)) in range(1, 7):
+            quiz_columns.setdefault(int(match.group(1)), column)
+    if sorted(quiz_columns) != list(range(1, 7)):
+        raise GradingError(
+            f"{path.name} looks like a Canvas export, but its quiz columns are "
+            f"{', '.join(quiz_columns.values()) or 'none'}: it needs one column per session quiz, named "
+            "with its number (`Quiz 1 (1234)` ... `Quiz 6 (1239)`). Rename the quizzes in Canvas or the columns."
+        )
+    if id_column not in header:
+        raise GradingError(
+            f"{path.name} has no column {id_column!r}: choose --id-column from {', '.join(header)}."
+        )
+    if roster is None:
+        raise GradingError(
+            f"{path.name} is a Canvas export: pass --roster with the columns learner and {id_column!r}, so that "
+            "Canvas's learners can be matched with the assignment results."
+        )
+    by_id = {}
+    for _, row in read_csv_rows(roster, required=("learner", id_column)):
+        by_id[row[id_column]] = row["learner"]
+    possible: dict[int, Fraction] | None = None
+    scores: dict[str, tuple[int, list[Fraction | None]]] = {}
+    canvas: dict[str, dict[str, str]] = {}
+    for line, row in read_csv_rows(path):
+        student = row["Student"]
+        if student == "Points Possible":
+            possible = {n: _points(row[c], path.name, line, c) for n, c in quiz_columns.items()}
+            continue
+        if student in ("Student, Test", "Test Student") or not row[id_column]:
+            continue  # Canvas's student view, and rows without an id
+        if possible is None:
+            raise GradingError(
+                f"{path.name} has no `Points Possible` row before line {line}: export it again from Canvas."
+            )
+        learner = by_id.get(row[id_column])
+        if learner is None:
+            raise GradingError(
+                f"{path.name} line {line}: {student!r} ({id_column} {row[id_column]!r}) is not in the roster: add "
+                "them, or remove them from the export if they dropped the course."
+            )
+        values: list[Fraction | None] = []
+        for number in range(1, 7):
+            text = row[quiz_columns[number]]
+            if text.upper() == "EX":
+                values.append(None)
+            elif text == "" or text == "-":
+                values.append(Fraction(0))
+            else:
+                points = _points(text, path.name, line, quiz_columns[number])
+                if not possible[number] or points > possible[number]:
+                    raise GradingError(
+                        f"{path.name} line {line}, column {quiz_columns[number]}: {text!r} is more than the "
+                        f"{possible[number]} points possible."
+                    )
+                values.append(points * 100 / possible[number])
+        if learner in scores:
+            raise GradingError(f"{path.name} line {line}: learner {learner!r} appears twice.")
+        scores[learner] = (line, values)
+        canvas[learner] = {c: row.get(c, "") for c in CANVAS_IDENTITY}
+    return QuizScores(scores, canvas, path.name)
+
+
+def _points(text: str, name: str, line: int, column: str) -> Fraction:
+    try:
+        value = Fraction(
+            Decimal(text.replace(",", ".") if text.count(",") == 1 and "." not in text else text)
+        )
+    except (ArithmeticError, ValueError):
+        value = None
+    if value is None or value < 0:
+        raise GradingError(f"{name} line {line}, column {column}: {text!r} is not a number of points.")
+    return value
+
+
+def final_grades(
+    quizzes_csv: str | os.PathLike,
+    assignments_csv: str | os.PathLike,
+    *,
+    roster: str | os.PathLike | None = None,
+    id_column: str = "SIS User ID",
+) -> pd.DataFrame:
+    """Apply the grading policy to the quiz scores and ``ASSIGNMENTS.csv``.
 
     Parameters
     ----------
     quizzes_csv : path-like
-        ``learner,quiz_1,...,quiz_6`` with scores from 0 to 100; an empty cell is a missed quiz (0).
+        ``learner,quiz_1,...,quiz_6`` with scores from 0 to 100 (an empty cell is a missed quiz, 0),
+        or Canvas's gradebook export (see :func:`read_quizzes`; then ``roster`` is needed).
     assignments_csv : path-like
         ``learner,assignment_1,assignment_2`` with ``complete``, ``incomplete`` or ``missing``
-        (any case, spaces around ignored).
+        (any case, spaces around ignored), as ``mlsd grade decide`` writes it.
+    roster : path-like, optional
+        ``learner`` and ``id_column`` for each learner, to match a Canvas export.
+    id_column : str
+        The Canvas column that identifies a learner in the roster (default ``SIS User ID``).
 
     Returns
     -------
@@ -128,13 +264,12 @@ def final_grades(quizzes_csv: str | os.PathLike, assignments_csv: str | os.PathL
     """
     import pandas as pd
 
-    qname, aname = Path(quizzes_csv).name, Path(assignments_csv).name
-    quizzes = _read(quizzes_csv, QUIZZES)
+    quizzes = read_quizzes(quizzes_csv, roster=roster, id_column=id_column)
+    qname, aname = quizzes.name, Path(assignments_csv).name
     assignments = _read(assignments_csv, ASSIGNMENTS)
     by_learner = {row["learner"]: (line, row) for line, row in assignments}
-    only_quizzes = [row["learner"] for _, row in quizzes if row["learner"] not in by_learner]
-    quiz_learners = {row["learner"] for _, row in quizzes}
-    only_assignments = [row["learner"] for _, row in assignments if row["learner"] not in quiz_learners]
+    only_quizzes = [learner for learner in quizzes.scores if learner not in by_learner]
+    only_assignments = [row["learner"] for _, row in assignments if row["learner"] not in quizzes.scores]
     if only_quizzes or only_assignments:
         parts = []
         if only_quizzes:
@@ -144,10 +279,9 @@ def final_grades(quizzes_csv: str | os.PathLike, assignments_csv: str | os.PathL
         raise GradingError("Every learner must appear in both files; " + "; ".join(parts) + ".")
 
     records = []
-    for line, row in quizzes:
-        learner = row["learner"]
-        scores = [_quiz(row[c], qname, line, learner, c) for c in QUIZZES]
-        average = sum(scores, Fraction(0)) / len(QUIZZES)
+    for learner, (_, scores) in quizzes.scores.items():
+        counted = [score for score in scores if score is not None]
+        average = sum(counted, Fraction(0)) / len(counted) if counted else Fraction(0)
         aline, arow = by_learner[learner]
         marks = {c: _assignment(arow[c], aname, aline, learner, c) for c in ASSIGNMENTS}
         final = (
@@ -165,12 +299,27 @@ def final_grades(quizzes_csv: str | os.PathLike, assignments_csv: str | os.PathL
                 "result": "pass" if final >= PASS_MARK else "fail",
             }
         )
-    return pd.DataFrame.from_records(records, columns=list(FINAL_COLUMNS))
+    frame = pd.DataFrame.from_records(records, columns=list(FINAL_COLUMNS))
+    frame.attrs["canvas"] = quizzes.canvas
+    return frame
 
 
-def write_final(quizzes_csv: str | os.PathLike, assignments_csv: str | os.PathLike, out: str | os.PathLike):
-    """Compute :func:`final_grades` and write ``FINAL.csv`` (two decimals); returns the DataFrame."""
-    frame = final_grades(quizzes_csv, assignments_csv)
+def write_final(
+    quizzes_csv: str | os.PathLike,
+    assignments_csv: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    roster: str | os.PathLike | None = None,
+    id_column: str = "SIS User ID",
+    canvas_out: str | os.PathLike | None = None,
+):
+    """Compute :func:`final_grades` and write ``FINAL.csv`` (two decimals); returns the DataFrame.
+
+    With ``canvas_out`` (and a Canvas export as the quiz scores), also write a file for Canvas's
+    gradebook import: the identity columns, ``Final score`` and ``Result`` (``complete`` for a pass,
+    ``incomplete`` for a fail: import it into a Complete/Incomplete assignment).
+    """
+    frame = final_grades(quizzes_csv, assignments_csv, roster=roster, id_column=id_column)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.StringIO()
@@ -188,4 +337,20 @@ def write_final(quizzes_csv: str | os.PathLike, assignments_csv: str | os.PathLi
             ]
         )
     out.write_bytes(buffer.getvalue().encode("utf-8"))
+    if canvas_out is not None:
+        canvas = frame.attrs.get("canvas") or {}
+        if not canvas:
+            raise GradingError(
+                "A Canvas import file needs the quiz scores as Canvas exported them (with Student, ID, SIS User ID)."
+            )
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer.writerow([*CANVAS_IDENTITY, "Final score", "Result"])
+        for row in frame.itertuples(index=False):
+            identity = canvas[row.learner]
+            result = "complete" if row.result == "pass" else "incomplete"
+            writer.writerow([*(identity[c] for c in CANVAS_IDENTITY), f"{row.final_score:.2f}", result])
+        target = Path(canvas_out)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(buffer.getvalue().encode("utf-8"))
     return frame

@@ -6,7 +6,7 @@ import os
 import subprocess
 import tempfile
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlsd.config import repo_root
 from mlsd.grading._autograde import autograde
@@ -16,8 +16,11 @@ from mlsd.grading._common import (
     assignment_notebooks,
     course_dir,
     list_assignments,
+    question_specs,
 )
-from mlsd.grading._results import Result
+from mlsd.grading._gradebook import record_result, register_assignment
+from mlsd.grading._limits import GradingOptions
+from mlsd.grading._results import Result, ungraded
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -58,7 +61,7 @@ def grade_pr(
     out_dir: str | os.PathLike,
     learner: str | None = None,
     course: str | os.PathLike | None = None,
-    **options: Any,
+    options: GradingOptions | None = None,
 ) -> list[Result]:
     """Grade every assignment notebook that a pull request changes.
 
@@ -81,8 +84,8 @@ def grade_pr(
         The learner's id; default ``GITHUB_ACTOR`` or ``learner``.
     course : path-like, optional
         The nbgrader course (default :func:`~mlsd.grading.course_dir`).
-    **options
-        Passed to :func:`autograde` (``cell_timeout``, ``notebook_timeout``, ``database_url``).
+    options : GradingOptions, optional
+        Passed to :func:`autograde` (limits, sandbox, database server, ...).
 
     Returns
     -------
@@ -120,7 +123,7 @@ def grade_pr(
                 local.write_bytes(_git(repo, "show", f"{head}:{path}"))
             target = out / assignment / Path(name).stem
             result = autograde(
-                assignment, local, learner, out_dir=target, course=course, extra_flags=notes, **options
+                assignment, local, learner, out_dir=target, course=course, extra_flags=notes, options=options
             )
             results.append(result)
 
@@ -150,26 +153,53 @@ def _pr_summary(results: list[Result], notes: list[str], base: str, head: str) -
 # -- a cohort ----------------------------------------------------------------------------
 
 
-def _find_notebook(folder: Path, assignment: str, notebook: Path, single: bool) -> Path | None:
-    for candidate in (folder / notebook.name, folder / assignment / notebook.name):
-        if candidate.is_file():
-            return candidate
+def _find_notebook(folder: Path, assignment: str, notebook: Path, single: bool) -> tuple[Path | None, str]:
+    """The learner's notebook for ``notebook`` and, when it cannot be used, why ("" when none is there).
+
+    Only regular files inside the learner's folder count: a symbolic link (to the instructors'
+    source, to another learner's file) or a path that leaves the folder is refused.
+    """
+    candidates = [folder / notebook.name, folder / assignment / notebook.name]
     if single:
-        found = sorted(p for p in folder.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
-        if len(found) == 1:
-            return found[0]
-    return None
+        candidates += sorted(
+            p for p in _walk(folder) if p.suffix == ".ipynb" and ".ipynb_checkpoints" not in p.parts
+        )
+    for candidate in dict.fromkeys(candidates):
+        if candidate.is_symlink():
+            return None, f"{candidate.relative_to(folder)} is a symbolic link, not a file the learner made"
+        if candidate.is_file():
+            if not candidate.resolve().is_relative_to(folder.resolve()):
+                return None, f"{candidate.relative_to(folder)} is outside the learner's folder"
+            if single and candidate not in candidates[:2]:
+                found = [
+                    p for p in _walk(folder) if p.suffix == ".ipynb" and ".ipynb_checkpoints" not in p.parts
+                ]
+                if len(found) != 1:
+                    return None, ""
+            return candidate, ""
+    return None, ""
 
 
-def _server_once() -> str | None:
-    """The course database's server URL, starting the embedded server if needed; None if it fails."""
+def _walk(folder: Path) -> list[Path]:
+    """Files under ``folder`` without following symbolic links to folders."""
+    found = []
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [Path(root) / name for name in files]
+    return sorted(found)
+
+
+def _server_once(options: GradingOptions) -> GradingOptions:
+    """Options with the database server resolved once (starting the embedded server if needed)."""
+    from dataclasses import replace
+
     from mlsd import db
     from mlsd.errors import MLSDError
 
     try:
-        return db.database_url()
+        return replace(options, database_url=db.database_url(options.database_url))
     except MLSDError:
-        return None  # each submission then reports the problem in its results
+        return options  # each submission then reports the problem in its results
 
 
 def grade_cohort(
@@ -180,14 +210,20 @@ def grade_cohort(
     progress: bool = True,
     course: str | os.PathLike | None = None,
     jobs: int = 1,
-    **options: Any,
+    options: GradingOptions | None = None,
+    record: bool = True,
+    on_result=None,
 ) -> pd.DataFrame:
     """Grade one assignment for every learner folder in ``submissions_dir``.
 
     Each learner has a folder, ``submissions/<learner>/<notebook>.ipynb`` or
     ``submissions/<learner>/<assignment>/<notebook>.ipynb`` (both are accepted; for a one-notebook
     assignment a single notebook under another name is graded and flagged). A learner without a
-    notebook is ``missing``.
+    notebook is ``missing``. Every notebook is copied into a private folder before any learner code
+    runs, and graded in its own sandbox; a symbolic link or a path outside the learner's folder is
+    ``invalid``, and whatever goes wrong with one submission (a file that cannot be read, a crash of
+    the grader) becomes that learner's ``invalid`` or ``error``: the cohort goes on and
+    ``gradebook.csv`` is always written.
 
     Parameters
     ----------
@@ -203,60 +239,149 @@ def grade_cohort(
     course : path-like, optional
         The nbgrader course (default :func:`~mlsd.grading.course_dir`).
     jobs : int
-        Submissions graded at the same time, each in its own process, temporary course and
-        database. One per core is a good choice; results do not depend on it.
-    **options
+        Submissions graded at the same time, each in its own process, sandbox and database. One
+        per core is a good choice; results do not depend on it.
+    options : GradingOptions, optional
         Passed to :func:`autograde`.
+    record : bool
+        Record every result in the course's persistent nbgrader gradebook (``gradebook.db``,
+        ``submitted/``, ``autograded/`` in ``course``), where formgrader shows them (default).
+    on_result : callable, optional
+        Called with each :class:`Result` as it is written (in the calling thread, in learner order).
 
     Returns
     -------
     pandas.DataFrame
-        ``learner, status, score, max_score`` and one column of points per question (empty while a
-        grader has not read a manually graded answer); a ``notebook`` column when the assignment has
-        several notebooks.
+        ``learner, status, score, max_score, review`` and one column of points per question (empty
+        while a grader has not read a manually graded answer); a ``notebook`` column when the
+        assignment has several notebooks.
     """
+    import shutil
+    import tempfile
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
+    import nbformat
     import pandas as pd
     from tqdm.auto import tqdm
 
+    from mlsd.grading._sandbox import check_available
+
     if int(jobs) < 1:
         raise GradingError(f"jobs must be 1 or more, got {jobs}.")
+    options = options or GradingOptions()
     course = Path(course) if course is not None else course_dir()
     notebooks = assignment_notebooks(course, assignment)
+    if options.sandbox:
+        check_available()
+    if record:
+        register_assignment(course, assignment)
     root = Path(submissions_dir)
     if not root.is_dir():
         raise GradingError(f"{root} is not a folder: it should hold one folder per learner.")
-    learners = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    # A learner folder that is a symbolic link (to another learner, to the course) is graded as invalid.
+    learners = sorted(
+        p for p in root.iterdir() if (p.is_dir() or p.is_symlink()) and not p.name.startswith(".")
+    )
     out = Path(out_dir)
     several = len(notebooks) > 1
+    specs = {nb.name: question_specs(nbformat.read(nb, as_version=4)) for nb in notebooks}
+    private = Path(tempfile.mkdtemp(prefix="mlsd-cohort-"))
+    private.chmod(0o700)
 
-    def grade_one(folder: Path, notebook: Path) -> dict:
-        found = _find_notebook(folder, assignment, notebook, single=not several)
+    def take(folder: Path, notebook: Path) -> tuple[Path, str, str]:
+        """Copy the learner's notebook into the private folder, before any learner code runs."""
+        if folder.is_symlink():
+            return private / folder.name / notebook.name, "invalid", "the learner's folder is a symbolic link"
+        found, problem = _find_notebook(folder, assignment, notebook, single=not several)
+        target = private / folder.name / notebook.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if found is None:
+            return target, ("invalid" if problem else "missing"), problem
+        shutil.copyfile(found, target, follow_symlinks=False)
+        label = found.relative_to(folder).as_posix()
+        return target, "", "" if label in (notebook.name, f"{assignment}/{notebook.name}") else label
+
+    def grade_one(folder: Path, notebook: Path, taken: tuple[Path, str, str]) -> Result:
         target = out / folder.name / notebook.stem if several else out / folder.name
-        path = found if found is not None else folder / notebook.name
-        result = autograde(assignment, path, folder.name, out_dir=target, course=course, **options)
-        row = {"learner": folder.name}
-        if several:
-            row["notebook"] = notebook.name
-        row.update(status=result.status, score=result.score, max_score=result.max_score)
-        row.update({q.id: q.points for q in result.questions})
-        return row
+        path, status, problem = taken
+        try:
+            if status == "invalid":
+                result = ungraded(
+                    assignment, folder.name, notebook.name, "invalid", specs[notebook.name], problem
+                )
+                result.write(target, _feedback_page(result))
+                return result
+            if status == "missing":
+                path = private / folder.name / "none" / notebook.name
+            notes = [f"submitted as {problem}: graded as {notebook.name}"] if problem else []
+            return autograde(
+                assignment,
+                path,
+                folder.name,
+                out_dir=target,
+                course=course,
+                options=options,
+                extra_flags=notes,
+            )
+        except GradingError:
+            raise
+        except Exception as err:  # our own failure with this one submission: it must not stop the cohort
+            message = f"not graded: the grader failed on this submission ({type(err).__name__}); see the log"
+            result = ungraded(assignment, folder.name, notebook.name, "error", specs[notebook.name], message)
+            result.write(target, _feedback_page(result))
+            return result
 
-    tasks = [(folder, notebook) for folder in learners for notebook in notebooks]
-    bar = tqdm(total=len(tasks), desc=f"grading {assignment}", unit="notebook", disable=not progress)
-    # Threads only wait: each grading runs in a child process (see autograde).
-    if jobs > 1 and options.get("database_url") is None:
-        options["database_url"] = _server_once()  # start the embedded server before the threads need it
-    with ThreadPoolExecutor(max_workers=int(jobs)) as pool:
-        futures = [pool.submit(grade_one, *task) for task in tasks]
-        for _ in as_completed(futures):
-            bar.update()
-    bar.close()
-    rows = [future.result() for future in futures]  # learner order, whatever finished first
+    try:
+        tasks = []
+        for folder in learners:
+            for notebook in notebooks:
+                try:
+                    taken = take(folder, notebook)
+                except OSError as err:
+                    taken = (
+                        private / folder.name / notebook.name,
+                        "invalid",
+                        f"the file cannot be read ({err.strerror})",
+                    )
+                tasks.append((folder, notebook, taken))
+        bar = tqdm(total=len(tasks), desc=f"grading {assignment}", unit="notebook", disable=not progress)
+        if jobs > 1 and options.database_url is None:
+            options = _server_once(options)  # start the embedded server before the threads need it
+        # Threads only wait: each grading runs in child processes (see autograde).
+        with ThreadPoolExecutor(max_workers=int(jobs)) as pool:
+            futures = [pool.submit(grade_one, *task) for task in tasks]
+            for _ in as_completed(futures):
+                bar.update()
+        bar.close()
+        results = [future.result() for future in futures]  # learner order, whatever finished first
+        rows = []
+        for (folder, notebook, taken), result in zip(tasks, results, strict=True):
+            if record:
+                record_result(course, result, submitted=taken[0] if taken[1] == "" else None)
+            if on_result is not None:
+                on_result(result)
+            row = {"learner": folder.name}
+            if several:
+                row["notebook"] = notebook.name
+            row.update(
+                status=result.status,
+                score=result.score,
+                max_score=result.max_score,
+                review="required" if result.review.required else "",
+            )
+            row.update({q.id: q.points for q in result.questions})
+            rows.append(row)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
     frame = pd.DataFrame.from_records(rows)
     if frame.empty:
-        frame = pd.DataFrame(columns=["learner", "status", "score", "max_score"])
+        frame = pd.DataFrame(columns=["learner", "status", "score", "max_score", "review"])
     out.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out / "gradebook.csv", index=False, lineterminator="\n", float_format="%g")
     return frame
+
+
+def _feedback_page(result: Result) -> str:
+    from mlsd.grading import _feedback
+
+    return _feedback.render(result)

@@ -127,6 +127,34 @@ def _generate(course: Path, assignment: str) -> dict[str, bytes]:
         return files
 
 
+def cached_release(course: Path, assignment: str, cache_dir: Path) -> Path:
+    """The learner copies of ``assignment`` as a folder, generated once per version of its sources."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    source = Path(course) / "source" / assignment
+    for path in sorted(source.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and ".ipynb_checkpoints" not in path.parts:
+            digest.update(path.relative_to(source).as_posix().encode())
+            digest.update(path.read_bytes())
+    config = Path(course) / "nbgrader_config.py"
+    digest.update(config.read_bytes() if config.is_file() else b"")
+    folder = Path(cache_dir) / f"release-{assignment}-{digest.hexdigest()[:20]}"
+    if not folder.is_dir():
+        files = _generate(Path(course), assignment)
+        staging = folder.with_name(folder.name + f".{os.getpid()}.tmp")
+        for rel, data in files.items():
+            (staging / rel).parent.mkdir(parents=True, exist_ok=True)
+            (staging / rel).write_bytes(data)
+        try:
+            staging.rename(folder)
+        except OSError:  # another process made it first: theirs is the same
+            import shutil
+
+            shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
 def release(
     assignment: str | None = None,
     *,

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import nbformat
 
 CONFLICT_MARKERS = ("<<<<<<<", ">>>>>>>")
+MAX_NOTEBOOK_BYTES = 20_000_000
 
 
 @dataclass
@@ -65,6 +66,12 @@ def read_submission(data: bytes, name: str = "the notebook") -> Submission:
     name : str
         The file name, for messages.
     """
+    if len(data) > MAX_NOTEBOOK_BYTES:
+        return Submission(
+            None,
+            f"{name} is {len(data) / 1e6:.0f} MB, more than the {MAX_NOTEBOOK_BYTES // 10**6} MB a submission "
+            "may have: clear the outputs (VS Code: Clear All Outputs), save and push again.",
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -94,11 +101,25 @@ def read_submission(data: bytes, name: str = "the notebook") -> Submission:
             "opens (`git log -- <notebook>`, then `git checkout <commit> -- <notebook>`), redo the "
             "change in Jupyter or VS Code, and push again.",
         )
-    if not isinstance(raw, dict) or "cells" not in raw or "nbformat" not in raw:
+    except (RecursionError, MemoryError):
+        return Submission(
+            None,
+            f"{name} is nested too deeply to be a notebook that Jupyter saved: submit the .ipynb file that "
+            "Jupyter or VS Code saves.",
+        )
+    if isinstance(raw, dict) and raw.get("nbformat") == 3 and "worksheets" in raw:
+        pass  # an old notebook format: nbformat converts it below
+    elif not isinstance(raw, dict) or "cells" not in raw or "nbformat" not in raw:
         return Submission(
             None,
             f"{name} holds JSON but not a Jupyter notebook (no 'cells' or 'nbformat'): submit the .ipynb "
             "file that Jupyter or VS Code saves.",
+        )
+    elif raw.get("nbformat") not in (4,):
+        return Submission(
+            None,
+            f"{name} is in notebook format {str(raw.get('nbformat'))[:10]}, which this grader does not read "
+            "(old notebook format or a newer one): open it in Jupyter or VS Code, save it again, and push.",
         )
     import nbformat
 
@@ -108,6 +129,8 @@ def read_submission(data: bytes, name: str = "the notebook") -> Submission:
             nb = nbformat.reads(text, as_version=4, capture_validation_error={})
             _normalise_structure(nb)
             nbformat.validate(nb)
+    except (RecursionError, MemoryError):
+        return Submission(None, f"{name} is nested too deeply to be a notebook that Jupyter saved.")
     except Exception as err:  # nbformat raises several types for malformed notebooks
         detail = " ".join(str(err).split())[:200]
         return Submission(

@@ -1,8 +1,7 @@
-"""Results of grading one notebook: questions, score, flags; ``results.json`` and ``summary.md``.
+"""Results of grading one notebook: questions, score, flags, review; ``results.json`` and ``summary.md``.
 
-Scores come from nbgrader's gradebook; messages come from the autograded notebook's error
-outputs (the error's name and value, never a traceback: tracebacks quote the source around the
-failing line, hidden tests included).
+Scores come from the grader's comparisons (``_score``); messages are the instructors' or the
+grader's own words, never text that learner code produced.
 """
 
 from __future__ import annotations
@@ -11,23 +10,21 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from mlsd.grading._common import (
-    QuestionSpec,
-    first_cell_line,
-    grade_id,
-    hidden_line_numbers,
-    is_grade,
-    number,
-)
+from mlsd.grading._common import QuestionSpec, number
 
 STATUSES = ("graded", "invalid", "missing", "error")
 QUESTION_STATUSES = ("passed", "failed", "timed_out", "error", "needs_manual_grade")
 
-# Error names written by GradingExecute (see _preprocessors); kept here so the parent never imports nbgrader.
-NOTEBOOK_TIMEOUT = "NotebookTimeout"
-CELL_TIMEOUT = "CellTimeoutError"
-KERNEL_DIED = "DeadKernelError"
-TIMEOUTS = (NOTEBOOK_TIMEOUT, CELL_TIMEOUT)
+
+@dataclass
+class Review:
+    """Whether a person should read the submission's code, and why (the integrity scan's findings)."""
+
+    required: bool = False
+    reasons: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"required": self.required, "reasons": list(self.reasons)}
 
 
 @dataclass
@@ -55,6 +52,9 @@ class Result:
     flags: list[str] = field(default_factory=list)
     out_dir: Path | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    review: Review = field(default_factory=Review)
+    sandbox: str = "bubblewrap"  # or "none" (--no-sandbox)
+    autograded: object | None = field(default=None, repr=False)  # the executed notebook, for formgrader
 
     @property
     def exit_code(self) -> int:
@@ -75,6 +75,9 @@ class Result:
                 for q in self.questions
             ],
             "flags": list(self.flags),
+            "review": "required" if self.review.required else "none",
+            "review_reasons": list(self.review.reasons),
+            "sandbox": self.sandbox,
         }
 
     def summary_markdown(self) -> str:
@@ -94,6 +97,11 @@ class Result:
             ]
         if self.flags:
             lines += ["", "**Flags**", ""] + [f"- {_cell(f)}" for f in self.flags]
+        if self.review.required:
+            lines += ["", "**Review required**: a person will read this notebook's code.", ""]
+            lines += [f"- {_cell(r)}" for r in self.review.reasons]
+        if self.sandbox == "none":
+            lines += ["", "Graded without a sandbox (`--no-sandbox`): for instructors' own notebooks only."]
         return "\n".join(lines) + "\n"
 
     def write(self, out_dir: Path, feedback_html: str) -> None:
@@ -122,145 +130,3 @@ def ungraded(
     question_status = "error" if status == "error" else "failed"
     questions = [Question(s.id, 0.0, s.max_points, question_status, message) for s in specs]
     return Result(assignment, learner, notebook, status, 0.0, sum(s.max_points for s in specs), questions)
-
-
-# -- from the autograded notebook and the gradebook ---------------------------------------
-
-
-def _errors(cell) -> list[dict]:
-    return [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-
-
-def describe_error(error: dict, source: str, clean) -> str:
-    """``ename: evalue``, and where in the test cell it happened, never quoting a hidden line."""
-    ename, evalue = str(error.get("ename", "Error")), clean(error.get("evalue", ""))
-    text = f"{ename}: {evalue}" if evalue else ename
-    line = error.get("line") or first_cell_line(error.get("traceback", []))
-    if line is None:
-        return text
-    if line in hidden_line_numbers(source):
-        return f"{text} (in a hidden test)"
-    lines = source.split("\n")
-    if 1 <= line <= len(lines) and lines[line - 1].strip():
-        quoted = clean(lines[line - 1].strip(), limit=120)
-        return f"{text} (at `{quoted}`)"
-    return text
-
-
-def _span(cells: list, index: int) -> list[tuple[int, dict]]:
-    """The code cells a test cell checks: the non-graded cells above it, up to the previous question."""
-    i = index - 1
-    while i >= 0 and is_grade(cells[i]) and cells[i].get("cell_type") == "code":
-        i -= 1  # consecutive test cells share the answer cells above them
-    span = []
-    while i >= 0 and not is_grade(cells[i]):
-        if cells[i].get("cell_type") == "code":
-            span.append((i, cells[i]))
-        i -= 1
-    return list(reversed(span))
-
-
-def graded_questions(
-    specs: list[QuestionSpec], autograded, grades: dict, comments: dict, clean
-) -> list[Question]:
-    """Questions from the gradebook's grades and the autograded notebook's outputs."""
-    cells = list(autograded.cells)
-    position = {grade_id(c): i for i, c in enumerate(cells) if grade_id(c)}
-    questions = []
-    for spec in specs:
-        grade = grades.get(spec.id, {})
-        if spec.kind != "test":
-            if grade.get("needs_manual_grade", True):
-                questions.append(
-                    Question(spec.id, None, spec.max_points, "needs_manual_grade", "read by a grader")
-                )
-            else:
-                score = float(grade.get("auto_score") or 0)
-                status = "passed" if score >= spec.max_points else "failed"
-                message = comments.get(spec.id) or ("" if status == "passed" else "no answer")
-                questions.append(Question(spec.id, score, spec.max_points, status, clean(message)))
-            continue
-        score = float(grade.get("auto_score") or 0.0)
-        index = position.get(spec.id)
-        if index is None:  # cannot happen after add_missing_cells; reported rather than hidden
-            questions.append(Question(spec.id, 0.0, spec.max_points, "error", "the test cell was not run"))
-            continue
-        cell = cells[index]
-        status, message = _test_status(cell, _span(cells, index), score, spec.max_points, clean)
-        questions.append(Question(spec.id, score, spec.max_points, status, message))
-    return questions
-
-
-def _stop(errors: list[dict]) -> dict | None:
-    """The first error that stopped the run (a time limit or a dead kernel), if any."""
-    return next((e for e in errors if e.get("ename") in (*TIMEOUTS, KERNEL_DIED)), None)
-
-
-def _test_status(cell, span, score: float, max_points: float, clean) -> tuple[str, str]:
-    errors = _errors(cell)
-    own = _stop(errors)
-    # The answer cell that was stopped explains more than the test cell that was then not run
-    # (or that failed because the answer was never defined).
-    for number_, answer in span if score < max_points else []:
-        cause = _stop(_errors(answer))
-        if (
-            cause is None
-            or str(cause.get("evalue", "")).startswith("not run")
-            or not (own is None or str(own.get("evalue", "")).startswith("not run"))
-        ):
-            continue
-        status = "error" if cause.get("ename") == KERNEL_DIED else "timed_out"
-        joint = ":" if status == "error" else " was"
-        return status, clean(f"your code in cell {number_ + 1}{joint} {cause.get('evalue', '')}")
-    if own is not None:
-        status = "error" if own.get("ename") == KERNEL_DIED else "timed_out"
-        return status, clean(own.get("evalue", ""))
-    if score >= max_points:
-        return "passed", ""
-    if errors:
-        message = describe_error(errors[0], cell.get("source", ""), clean)
-    else:
-        message = f"partial credit: {_fmt(score)} of {_fmt(max_points)} points"
-    answer_errors = [(n, e) for n, a in span for e in _errors(a)]
-    if answer_errors:
-        n, error = answer_errors[0]
-        ename, evalue = error.get("ename", "Error"), clean(error.get("evalue", ""))
-        message += f"; your code in cell {n + 1} raised {ename}" + (f": {evalue}" if evalue else "")
-    return "failed", clean(message)
-
-
-def questions_from_progress(
-    specs: list[QuestionSpec], records: list[dict], stopped_after: float, clean
-) -> list[Question]:
-    """Questions when the run was killed: cells that finished keep their score, the rest timed out."""
-    by_id = {r["grade_id"]: r for r in records if r.get("grade_id")}
-    questions = []
-    for spec in specs:
-        record = by_id.get(spec.id)
-        if spec.kind != "test":
-            questions.append(
-                Question(spec.id, None, spec.max_points, "needs_manual_grade", "read by a grader")
-            )
-        elif record is None or record.get("state") == "not_run":
-            message = (
-                f"not reached: grading was stopped after {stopped_after:.0f} s (the notebook's time limit)"
-            )
-            questions.append(Question(spec.id, 0.0, spec.max_points, "timed_out", message))
-        else:
-            score = float(record.get("score") or 0.0)
-            fake = {
-                "outputs": [{"output_type": "error", **e} for e in record.get("errors", [])],
-                "source": "",
-            }
-            status, message = _test_status(fake, [], score, spec.max_points, clean)
-            questions.append(Question(spec.id, score, spec.max_points, status, message))
-    return questions
-
-
-def truncation_flags(autograded) -> list[str]:
-    flags = []
-    for index, cell in enumerate(autograded.cells, start=1):
-        size = cell.get("metadata", {}).get("mlsd", {}).get("truncated_chars")
-        if size:
-            flags.append(f"output of cell {index} was cut short in the feedback (it had {size:,} characters)")
-    return flags

@@ -1,15 +1,19 @@
 """The grading child process: ``python -m mlsd.grading._runner JOB.json``.
 
-It runs inside a temporary nbgrader course and does what needs nbgrader:
-``generate_assignment`` (gradebook and learner copy from the trusted sources), then, for an
-autograde job, repairs the submission against that learner copy, runs ``autograde`` with the
-course's settings plus ours (forced kernel, time limits, missing cells added back, stderr
-ignored when scoring), and reads the gradebook. It writes ``outcome.json`` in the job's work
-folder; the parent builds the results from it and from the autograded notebook.
+Two kinds of job:
 
-The parent kills this process (and the kernel it started) when it overruns the notebook's
-time limit; the progress file written by :class:`~mlsd.grading._preprocessors.GradingExecute`
-then tells which cells ran.
+- ``release`` and ``register`` run nbgrader's ``generate_assignment`` (the learner copy and the
+  gradebook entry from the trusted sources) in the job's course;
+- ``execute`` grades one notebook without nbgrader: it repairs the submission against the learner
+  copy (restoring every test and read-only cell, hidden tests from the instructors' source included),
+  then runs it with :class:`~mlsd.grading._executor.GradingExecutor` in the graded kernel (see
+  ``_kernel``: its sandbox, its limits). It scores nothing: the progress file records how each
+  cell ran and the values its checks sent, and the grader compares them outside this process.
+
+``outcome.json`` in the job's work folder says whether the job completed and what the repair
+restored; ``autograded.ipynb`` is the executed notebook (for formgrader). This process is the
+grader's, never the learner's: the kernel runs in its own sandbox, and the parent kills this
+process (and with it the sandbox) when it overruns the notebook's time limit.
 """
 
 from __future__ import annotations
@@ -20,42 +24,6 @@ import sys
 import time
 import traceback
 from pathlib import Path
-
-
-def enforced_config(job: dict):
-    """The settings that override the course's ``nbgrader_config.py``."""
-    from traitlets.config import Config
-
-    from mlsd.grading._common import KERNEL_NAME
-
-    c = Config()
-    c.CourseDirectory.root = job["course"]
-    c.CourseDirectory.db_url = job["db_url"]
-    c.CourseDirectory.assignment_id = ""
-    c.GenerateAssignment.create_assignment = True
-    c.Autograde.create_student = True
-    c.Execute.kernel_name = KERNEL_NAME
-    c.Execute.timeout = int(job.get("cell_timeout", 60))
-    c.Execute.startup_timeout = 120
-    c.Execute.interrupt_on_timeout = True
-    c.Execute.raise_on_iopub_timeout = True
-    c.Execute.shutdown_kernel = "immediate"
-    c.GradingExecute.notebook_timeout = int(job.get("notebook_timeout", 600))
-    c.GradingExecute.progress_file = str(Path(job["work"]) / "progress.jsonl")
-    c.OverwriteCells.add_missing_cells = True
-    c.LimitOutput.max_lines = 1000
-    c.LimitOutput.max_traceback = 100
-    c.Autograde.autograde_preprocessors = [
-        "mlsd.grading._preprocessors.GradingExecute",
-        "nbgrader.preprocessors.IgnorePattern",
-        "nbconvert.preprocessors.ClearMetadataPreprocessor",
-        "nbgrader.preprocessors.LimitOutput",
-        "mlsd.grading._preprocessors.TruncateOutputs",
-        "mlsd.grading._preprocessors.SaveAutoGradesIgnoringStderr",
-        "nbgrader.preprocessors.AssignLatePenalties",
-        "nbgrader.preprocessors.CheckCellMetadata",
-    ]
-    return c
 
 
 def alembic_head() -> str:
@@ -79,112 +47,126 @@ def _patch_nbgrader() -> None:
     nbgrader.api.get_alembic_version = alembic_head
 
 
-def _load_config(job: dict):
+# -- release and register: nbgrader's generate_assignment -----------------------------------------
+
+
+def _nbgrader_config(job: dict):
+    from traitlets.config import Config
     from traitlets.config.loader import PyFileConfigLoader
 
     course = Path(job["course"])
     config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
-    config.merge(enforced_config(job))
+    enforced = Config()
+    enforced.CourseDirectory.root = job["course"]
+    enforced.CourseDirectory.db_url = job["db_url"]
+    enforced.CourseDirectory.assignment_id = ""
+    enforced.GenerateAssignment.create_assignment = True
+    config.merge(enforced)
     return config
 
 
-def _import_classes(config) -> None:
-    """nbconvert accepts dotted names for preprocessors; import ours now so a typo fails early."""
-    from traitlets.utils.importstring import import_item
-
-    for name in config.Autograde.autograde_preprocessors:
-        if isinstance(name, str):
-            import_item(name)
-
-
-def _coursedir(config, assignment: str, student: str):
+def generate_assignment(job: dict) -> None:
+    from nbgrader.converters import GenerateAssignment
     from nbgrader.coursedir import CourseDirectory
 
+    _patch_nbgrader()
+    config = _nbgrader_config(job)
     coursedir = CourseDirectory(config=config)
-    coursedir.assignment_id = assignment
-    coursedir.student_id = student
-    return coursedir
-
-
-def generate_assignment(job: dict, config) -> None:
-    from nbgrader.converters import GenerateAssignment
-
-    converter = GenerateAssignment(coursedir=_coursedir(config, job["assignment"], "."), config=config)
+    coursedir.assignment_id = job["assignment"]
+    coursedir.student_id = "."
+    converter = GenerateAssignment(coursedir=coursedir, config=config)
     converter.force = True
     converter.start()
 
 
-def autograde(job: dict, config) -> dict:
-    import nbformat
-    from nbgrader.api import Gradebook
-    from nbgrader.converters import Autograde
+# -- execute: one graded run ----------------------------------------------------------------------
 
-    from mlsd.grading._common import NBGRADER_STUDENT
+
+def _full_tests(nb, source) -> None:
+    """Give every test and read-only cell the instructors' own text (hidden tests included)."""
+    from mlsd.grading._common import grade_id, is_locked
+
+    originals = {grade_id(c): c for c in source.cells if grade_id(c)}
+    for cell in nb.cells:
+        original = originals.get(grade_id(cell))
+        if original is not None and is_locked(original) and cell.cell_type == original.cell_type:
+            cell.source = original.source
+
+
+def execute(job: dict) -> dict:
+    import nbformat
+    from traitlets.config import Config
+
+    from mlsd.grading._common import KERNEL_NAME, grade_id, is_grade, is_solution
+    from mlsd.grading._executor import GradingExecutor
+    from mlsd.grading._kernel_manager import GradedKernelManager
     from mlsd.grading._repair import read_submission, repair
 
-    course, work = Path(job["course"]), Path(job["work"])
-    name = job["notebook"]
-    release = nbformat.read(course / "release" / job["assignment"] / f"{name}.ipynb", as_version=4)
-    submission = read_submission(Path(job["incoming"]).read_bytes(), f"{name}.ipynb")
+    work = Path(job["work"])
+    release = nbformat.read(job["release"], as_version=4)
+    source = nbformat.read(job["source"], as_version=4)
+    submission = read_submission(Path(job["incoming"]).read_bytes(), Path(job["incoming"]).name)
     if submission.notebook is None:  # the parent checks first; this is a second look
         raise ValueError(submission.problem)
-    source = nbformat.read(course / "source" / job["assignment"] / f"{name}.ipynb", as_version=4)
     fixed = repair(submission.notebook, release, source)
-    target = course / "submitted" / NBGRADER_STUDENT / job["assignment"] / f"{name}.ipynb"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(fixed.notebook, target)
+    originals = {grade_id(c): c.source.strip() for c in release.cells if grade_id(c)}
+    unanswered = [
+        grade_id(c)
+        for c in fixed.notebook.cells
+        if is_grade(c) and is_solution(c) and c.source.strip() == originals.get(grade_id(c))
+    ]
+    nb = fixed.notebook
+    _full_tests(nb, source)
 
-    # The kernel's relative paths reach the temporary course: leave no solutions or hidden tests there
-    # (support files stay; autograde copies them next to the notebook and needs no source notebook).
-    import shutil
-
-    for notebook in (course / "source" / job["assignment"]).glob("*.ipynb"):
-        notebook.unlink()
-    shutil.rmtree(course / "release", ignore_errors=True)
-
-    (work / "phase").write_text(f"autograde {time.time()}\n")
-    converter = Autograde(coursedir=_coursedir(config, job["assignment"], NBGRADER_STUDENT), config=config)
-    converter.force = True
-    converter.create_student = True
-    converter.start()
-
-    grades = {}
-    with Gradebook(job["db_url"]) as gb:
-        submitted = gb.find_submission_notebook(name, job["assignment"], NBGRADER_STUDENT)
-        for grade in submitted.grades:
-            grades[grade.name] = {
-                "auto_score": grade.auto_score,
-                "score": grade.score,
-                "max_score": grade.max_score,
-                "needs_manual_grade": bool(grade.needs_manual_grade),
-            }
-        comments = {c.name: c.auto_comment for c in submitted.comments}
-    return {
-        "flags": fixed.flags,
-        "kernel_changed": fixed.kernel_changed,
-        "grades": grades,
-        "comments": comments,
-    }
+    limits, kernel = job["limits"], job["kernel"]
+    config = Config()
+    config.GradedKernelManager.channel = kernel["channel"]
+    if not kernel["sandbox"]:
+        config.GradedKernelManager.workspace = kernel["workspace"]
+        config.GradedKernelManager.environment_file = str(Path(kernel["root"]) / "kernel_env.json")
+    executor = GradingExecutor(
+        nb,
+        config=config,
+        kernel_name=KERNEL_NAME,
+        kernel_manager_class=GradedKernelManager,
+        timeout=int(limits["cell_timeout"]),
+        notebook_timeout=int(limits["notebook_timeout"]),
+        output_limit_cell=int(limits["output_kb_cell"]) * 1024,
+        output_limit_notebook=int(limits["output_kb_notebook"]) * 1024,
+        progress_file=str(work / "progress.jsonl"),
+        startup_timeout=120,
+        interrupt_on_timeout=True,
+        raise_on_iopub_timeout=True,
+        allow_errors=True,
+        shutdown_kernel="immediate",
+        extra_arguments=["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"],
+        resources={"metadata": {"path": kernel["workspace"]}},
+    )
+    (work / "phase").write_text(f"execute {time.time()}\n")
+    executor.grade()
+    nbformat.write(nb, work / "autograded.ipynb")
+    return {"flags": fixed.flags, "kernel_changed": fixed.kernel_changed, "unanswered": unanswered}
 
 
 def main(argv: list[str] | None = None) -> int:
+    from mlsd._startup import skip_slow_imports
+
+    skip_slow_imports()
     argv = sys.argv[1:] if argv is None else argv
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     work = Path(job["work"])
     handler = logging.FileHandler(work / "nbgrader.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("[%(name)s | %(levelname)s] %(message)s"))
-    for name in ("traitlets", "nbgrader"):
+    for name in ("traitlets", "nbgrader", "nbclient"):
         logger = logging.getLogger(name)
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
     outcome: dict = {"ok": False}
     try:
-        config = _load_config(job)
-        _import_classes(config)
-        _patch_nbgrader()
-        generate_assignment(job, config)
-        if job["mode"] == "autograde":
-            outcome.update(autograde(job, config))
+        if job["mode"] == "execute":
+            outcome.update(execute(job))
+        else:
+            generate_assignment(job)
         outcome["ok"] = True
     except BaseException as err:  # report every failure to the parent, which decides
         outcome["error"] = f"{type(err).__name__}: {err}"

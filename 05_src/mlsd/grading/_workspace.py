@@ -15,21 +15,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-from mlsd.grading._common import KERNEL_NAME, GradingError
-
-# Environment variables passed to nbgrader and the kernel; nothing else (no tokens, no secrets).
+# Environment variables the grading child process keeps (nothing else: no tokens, no secrets).
 _PASSED_ENV = (
     "PATH",
-    "HOME",
-    "USER",
-    "LOGNAME",
     "LANG",
     "LC_ALL",
     "LC_CTYPE",
@@ -43,13 +36,6 @@ _PASSED_ENV = (
     "WINDIR",
     "COMSPEC",
     "PATHEXT",
-    "USERPROFILE",
-    "APPDATA",
-    "LOCALAPPDATA",
-    "PROGRAMDATA",
-    "XDG_CACHE_HOME",
-    "MPLCONFIGDIR",
-    "VIRTUAL_ENV",
 )
 
 STARTUP_LIMIT = 300  # seconds for Python, nbgrader and generate_assignment to be ready
@@ -85,34 +71,21 @@ def copy_course(course: Path, assignment: str, root: Path) -> Path:
     return target
 
 
-def _kernel_env(root: Path, extra: Mapping[str, str] | None) -> dict[str, str]:
-    """A small, explicit environment; Jupyter and IPython settings of the machine are not read."""
+def _child_env(root: Path, jupyter_path: str, extra: Mapping[str, str] | None) -> dict[str, str]:
+    """The grading child's environment: small and explicit; the kernel gets its own (see ``_kernel``)."""
     env = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
     bin_dir = str(Path(sys.executable).parent)
-    env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])  # nbgrader runs `alembic` from PATH
-    jupyter = root / "jupyter"
-    kernel_dir = jupyter / "data" / "kernels" / KERNEL_NAME
-    kernel_dir.mkdir(parents=True, exist_ok=True)
-    spec = {
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python 3 (ipykernel)",
-        "language": "python",
-    }
-    (kernel_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
+    env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
     env.update(
         {
-            "JUPYTER_PATH": str(jupyter / "data"),
-            "JUPYTER_DATA_DIR": str(jupyter / "data"),
-            "JUPYTER_CONFIG_DIR": str(jupyter / "config"),
-            "JUPYTER_RUNTIME_DIR": str(jupyter / "runtime"),
+            "HOME": str(root),
+            "JUPYTER_PATH": jupyter_path,
+            "JUPYTER_DATA_DIR": str(root / "jupyter-data"),
+            "JUPYTER_CONFIG_DIR": str(root / "jupyter-config"),
+            "JUPYTER_RUNTIME_DIR": str(root / "jupyter-runtime"),
             "IPYTHONDIR": str(root / "ipython"),
-            "PYTHONHASHSEED": "0",
-            "PYTHONIOENCODING": "utf-8",
             "PYTHONDONTWRITEBYTECODE": "1",
-            "MPLBACKEND": "Agg",
-            "MLSD_DATA_DIR": str(root / "data"),
-            "MLSD_LOG_DIR": str(root / "logs"),
-            "MLFLOW_TRACKING_URI": f"sqlite:///{(root / 'mlflow.db').as_posix()}",
+            "PYTHONIOENCODING": "utf-8",
         }
     )
     env.update(dict(extra or {}))
@@ -140,6 +113,7 @@ def run_child(
     job: dict,
     root: Path,
     *,
+    jupyter_path: str = "",
     env: Mapping[str, str] | None = None,
     kill_after: float | None = None,
 ) -> ChildRun:
@@ -159,8 +133,8 @@ def run_child(
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "mlsd.grading._runner", str(job_file)],
-            cwd=str(job["course"]),
-            env=_kernel_env(root, env),
+            cwd=str(job.get("course", work)),
+            env=_child_env(root, jupyter_path or str(root / "jupyter"), env),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -207,55 +181,3 @@ def workspace() -> Iterator[Path]:
         yield root
     finally:
         shutil.rmtree(root, ignore_errors=True)
-
-
-# -- the scratch database -------------------------------------------------------------
-
-
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
-@contextmanager
-def scratch_database(server_url: str) -> Iterator[str]:
-    """Create an empty database on the server of ``server_url``; yield its URL; drop it afterwards."""
-    import psycopg2
-    from psycopg2 import sql
-
-    from mlsd.db import describe_url
-
-    name = f"mlsd_grade_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg2.connect(server_url, connect_timeout=10)
-    except psycopg2.Error as err:
-        raise GradingError(
-            f"The grader cannot reach PostgreSQL at {describe_url(server_url)} to create a scratch "
-            f"database ({' '.join(str(err).split())[:200]}). Start it (`uv run mlsd db up`) or set "
-            "DATABASE_URL to a server where the grader may CREATE DATABASE."
-        ) from None
-    try:
-        admin.autocommit = True
-        with admin.cursor() as cur:
-            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    except psycopg2.Error as err:
-        admin.close()
-        raise GradingError(
-            f"The grader cannot create a scratch database on {describe_url(server_url)} "
-            f"({' '.join(str(err).split())[:200]}): its role needs the CREATEDB right."
-        ) from None
-    try:
-        yield _with_database(server_url, name)
-    finally:
-        try:
-            with admin.cursor() as cur:
-                cur.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = %s AND pid <> pg_backend_pid()",
-                    (name,),
-                )
-                cur.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
-        except psycopg2.Error:
-            pass  # a database left behind costs disk space, never a wrong grade
-        finally:
-            admin.close()

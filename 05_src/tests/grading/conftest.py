@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import nbformat
 import pytest
 
 FIXTURE_COURSE = Path(__file__).resolve().parent / "fixture_course"
+TEST_SESSION = uuid.uuid4().hex
 HIDDEN_MARKER = "HIDDEN-MARKER-7f3a"
 AUTOGRADED_POINTS = 8  # 1 + 2 + 3 + 2; the written answer (2 points) is read by a grader
 TOTAL_POINTS = 10
@@ -102,17 +104,34 @@ def make_submission(blank, tmp_path_factory) -> Callable[..., Path]:
 
 
 @pytest.fixture(scope="session")
-def grade(course, pg_url, tmp_path_factory) -> Callable[..., object]:
-    """``grade(path, **options)``: autograde against the fixture course and the test server."""
-    from mlsd.grading import autograde
+def grading_options(pg_url, tmp_path_factory):
+    """Options for every grading test: the test server, a reference cache shared by the session, tiny data."""
+    from mlsd.grading import GradingOptions
+
+    # MLSD_TEST_SESSION marks this session's kernels, so that process checks ignore other test runs.
+    env = {"MLSD_SCALE": "tiny", "MLSD_TEST_SESSION": TEST_SESSION}
+    return GradingOptions(database_url=pg_url, env=env, reference_cache=tmp_path_factory.mktemp("reference"))
+
+
+@pytest.fixture(scope="session")
+def grade(course, grading_options, tmp_path_factory) -> Callable[..., object]:
+    """``grade(path, learner, sandbox=True, database_url=None, _kill_after=None, **limits)``: autograde
+    against the fixture course and the test server; ``limits`` are fields of ``Limits``."""
+    from dataclasses import replace
+
+    from mlsd.grading import Limits, autograde
 
     outputs = tmp_path_factory.mktemp("results")
     counter = iter(range(10**6))
 
-    def run(path, learner: str = "octocat", **options):
+    def run(path, learner: str = "octocat", sandbox=True, database_url=None, _kill_after=None, **limits):
         out = outputs / f"{next(counter):03d}_{learner}"
-        options.setdefault("database_url", pg_url)
-        return autograde("demo", path, learner, out_dir=out, course=course, **options)
+        options = replace(grading_options, limits=Limits(**limits), sandbox=sandbox)
+        if database_url is not None:
+            options = replace(options, database_url=database_url)
+        return autograde(
+            "demo", path, learner, out_dir=out, course=course, options=options, _kill_after=_kill_after
+        )
 
     return run
 
@@ -133,7 +152,7 @@ def tree_digest() -> Callable[[Path], str]:
 
 
 @pytest.fixture(scope="session")
-def grade_assignment(pg_url, tmp_path_factory) -> Callable[..., object]:
+def grade_assignment(grading_options, tmp_path_factory) -> Callable[..., object]:
     """``grade_assignment(assignment, path, learner)``: autograde against the real course at ``tiny``."""
     from mlsd.grading import autograde
 
@@ -141,12 +160,7 @@ def grade_assignment(pg_url, tmp_path_factory) -> Callable[..., object]:
 
     def run(assignment: str, path: Path, learner: str):
         return autograde(
-            assignment,
-            path,
-            learner,
-            out_dir=outputs / assignment / learner,
-            database_url=pg_url,
-            env={"MLSD_SCALE": "tiny"},
+            assignment, path, learner, out_dir=outputs / assignment / learner, options=grading_options
         )
 
     return run
@@ -174,3 +188,25 @@ def fill_learner_copy(tmp_path_factory) -> Callable[..., Path]:
         return path
 
     return make
+
+
+def _session_kernels() -> set[int]:
+    """Kernels (and their sandboxes) that this test session's gradings started and that still run."""
+    import psutil
+
+    found = set()
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        if "ipykernel_launcher" not in " ".join(proc.info["cmdline"] or []):
+            continue
+        try:
+            if f"MLSD_TEST_SESSION={TEST_SESSION}".encode() in Path(f"/proc/{proc.pid}/environ").read_bytes():
+                found.add(proc.pid)
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture(scope="session")
+def session_kernels() -> Callable[[], set[int]]:
+    """``session_kernels()``: the pids of kernels this session's gradings started that still run."""
+    return _session_kernels

@@ -12,7 +12,6 @@ import json
 import time
 
 import nbformat
-import psutil
 import pytest
 
 from mlsd.grading import GradingError, autograde
@@ -81,7 +80,11 @@ def test_results_files_follow_the_schema(reference):
         "max_score",
         "questions",
         "flags",
+        "review",
+        "review_reasons",
+        "sandbox",
     ]
+    assert data["sandbox"] == "bubblewrap"
     assert [q["id"] for q in data["questions"]] == [*TESTS, "explain_answer"]  # notebook order
     assert set(data["questions"][0]) == {"id", "points", "max_points", "status", "message"}
     summary = (reference.out_dir / "summary.md").read_text()
@@ -91,9 +94,8 @@ def test_results_files_follow_the_schema(reference):
 def test_feedback_never_shows_hidden_tests(reference):
     # The reference run executed the hidden tests (the marker is a comment in one of them).
     page = (reference.out_dir / "feedback.html").read_text()
-    assert "test_add_hidden" in page and "add(10, 5)" in page  # the visible part is shown
+    assert "test_add_hidden" in page and "8/10" in page
     assert HIDDEN_MARKER not in outputs_text(reference)
-    assert "(hidden tests)" in page
 
 
 def test_blank_learner_copy_scores_zero_without_crashing(blank_result):
@@ -161,10 +163,7 @@ def test_grade_uses_the_original_tests(tampered):
     q = by_id(tampered)
     assert (q["test_add_visible"].status, q["test_add_visible"].points) == ("passed", 1)  # re-inserted
     assert (q["test_add_hidden"].status, q["test_add_hidden"].points) == ("failed", 0)  # `pass` was undone
-    assert (
-        "negative numbers" in q["test_add_hidden"].message
-        and "(in a hidden test)" in q["test_add_hidden"].message
-    )
+    assert q["test_add_hidden"].message == "add should work for negative numbers"  # the instructors' words
     assert HIDDEN_MARKER not in outputs_text(tampered)
 
 
@@ -185,9 +184,12 @@ ATTACK = (
     "import os\n"
     "for target in ('../../../nbgrader_config.py', '../../../source/demo/demo.ipynb',\n"
     "               '../../../source/demo/outcomes.csv', '../../../../course/nbgrader_config.py'):\n"
-    "    os.makedirs(os.path.dirname(target), exist_ok=True)\n"
-    "    with open(target, 'w') as handle:\n"
-    "        handle.write('raise SystemExit(\"tampered\")\\n')\n\n\n"
+    "    try:\n"
+    "        os.makedirs(os.path.dirname(target), exist_ok=True)\n"
+    "        with open(target, 'w') as handle:\n"
+    "            handle.write('raise SystemExit(\"tampered\")\\n')\n"
+    "    except OSError:\n"
+    "        pass\n\n\n"
     "def add(a, b):\n"
     "    print(get_ipython().user_ns['In'][-1])  # tries to copy the test into the feedback\n"
     "    return a + b\n"
@@ -246,16 +248,13 @@ def test_wrong_answer_to_question_2_loses_only_its_points(attacker_runs):
         "explain_answer": None,
     }
     message = by_id(result)["test_count"].message
-    assert (
-        message.startswith("AssertionError: count_rows should count every row")
-        and "(in a hidden test)" in message
-    )
+    assert message == "count_rows should count every row, duplicates and NULLs included"
 
 
 def test_a_flood_of_output_is_cut_and_grading_still_works(attacker_runs):
     result = attacker_runs[0]
     assert by_id(result)["test_rate"].status == "passed"
-    assert any("cut short" in flag and "10,000,001" in flag for flag in result.flags), result.flags
+    assert any("was dropped" in flag and "cells 10" in flag for flag in result.flags), result.flags
     assert (result.out_dir / "feedback.html").stat().st_size < 200_000
     assert (result.out_dir / "results.json").stat().st_size < 10_000
 
@@ -298,14 +297,17 @@ def test_endless_loop_times_out_its_question_only(endless):
         assert q[test].status == "timed_out" and q[test].points == 0
         assert "limit of 6 s" in q[test].message
     assert q["test_count"].status == "passed" and q["test_count"].points == 3
-    assert result.timings["execution_and_scoring"] < 300
+    assert result.timings["execution"] < 300
 
 
 def test_wrong_answer_to_question_3_loses_only_its_points(endless):
     q = by_id(endless[0])
     assert (q["test_rate"].status, q["test_rate"].points) == ("failed", 0)
-    assert "2 defaults among 8 known outcomes" in q["test_rate"].message
-    assert "(at `assert abs(default_rate(" in q["test_rate"].message  # a visible line may be quoted
+    # the visible assert's own message: it is literally one of the cell's visible messages
+    assert (
+        q["test_rate"].message
+        == "this check did not run: a visible check failed: 2 defaults among 8 known outcomes"
+    )
 
 
 def test_the_notebook_time_limit_stops_the_run(make_submission, answers, grade):
@@ -315,14 +317,14 @@ def test_the_notebook_time_limit_stops_the_run(make_submission, answers, grade):
     assert [q[t].status for t in TESTS] == ["timed_out"] * 4
     assert "time limit of 10 s" in q["test_add_visible"].message
     assert q["test_count"].message == "not run: the notebook reached its time limit of 10 s"
-    assert result.timings["execution_and_scoring"] < 10 + 60  # kernel start and scoring included
+    assert result.timings["execution"] < 10 + 60  # kernel start included
 
 
-def test_a_loop_that_swallows_the_interrupt_is_stopped(make_submission, answers, grade):
+def test_a_loop_that_swallows_the_interrupt_is_stopped(make_submission, answers, grade, session_kernels):
     """A retry loop with a bare `except:` catches the KeyboardInterrupt that stops a cell."""
     stubborn = "import time\n\nwhile True:\n    try:\n        time.sleep(1)\n    except:  # noqa: E722\n        continue\n\n\n"
     path = make_submission("stubborn", answers={"count_answer": stubborn + answers["count_answer"]})
-    kernels_before = _grading_kernels()
+    kernels_before = session_kernels()
     result = grade(path, learner="stubborn", cell_timeout=4, notebook_timeout=120)
     q = by_id(result)
     assert (q["test_add_visible"].status, q["test_add_hidden"].status) == ("passed", "passed")
@@ -330,24 +332,15 @@ def test_a_loop_that_swallows_the_interrupt_is_stopped(make_submission, answers,
         q["test_count"].status == "timed_out" and "did not stop when interrupted" in q["test_count"].message
     )
     assert q["test_rate"].status == "timed_out" and "stopped responding" in q["test_rate"].message
-    assert result.timings["execution_and_scoring"] < 120
+    assert result.timings["execution"] < 120
     time.sleep(0.5)
-    assert not (_grading_kernels() - kernels_before), "the unresponsive kernel is still alive"
+    assert not (session_kernels() - kernels_before), "the unresponsive kernel is still alive"
 
 
-def _grading_kernels() -> set[int]:
-    found = set()
-    for proc in psutil.process_iter(["pid", "cmdline"]):
-        cmdline = " ".join(proc.info["cmdline"] or [])
-        if "ipykernel_launcher" in cmdline and "mlsd-grade-" in cmdline:
-            found.add(proc.info["pid"])
-    return found
-
-
-def test_a_run_killed_from_outside_still_gives_a_result(make_submission, answers, grade):
+def test_a_run_killed_from_outside_still_gives_a_result(make_submission, answers, grade, session_kernels):
     """The last line of defence: the child process (and its kernel) killed past the notebook limit."""
     path = make_submission("killed", answers={"rate_answer": LOOP + answers["rate_answer"]})
-    kernels_before = _grading_kernels()
+    kernels_before = session_kernels()
     result = grade(path, learner="killed", cell_timeout=300, notebook_timeout=300, _kill_after=15)
     assert result.status == "graded"
     assert any("stopped the notebook" in flag for flag in result.flags)
@@ -355,7 +348,7 @@ def test_a_run_killed_from_outside_still_gives_a_result(make_submission, answers
     assert q["test_rate"].status == "timed_out" and q["test_rate"].message.startswith("not reached")
     assert (q["test_add_visible"].status, q["test_count"].status) == ("passed", "passed")  # finished before
     time.sleep(0.5)
-    assert not (_grading_kernels() - kernels_before), "the kernel of the killed run is still alive"
+    assert not (session_kernels() - kernels_before), "the kernel of the killed run is still alive"
 
 
 def test_a_dead_kernel_is_reported_and_never_hangs(make_submission, grade):
@@ -411,7 +404,7 @@ def test_a_missing_notebook_is_a_result(tmp_path, grade):
 def test_an_unreachable_database_is_an_error(blank, grade):
     result = grade(blank, learner="nodb", database_url="postgresql://postgres@127.0.0.1:9/none")
     assert result.status == "error" and result.exit_code == 1
-    assert "cannot reach PostgreSQL" in result.questions[0].message
+    assert "cannot reach PostgreSQL" in result.questions[0].message, result.questions[0].message
 
 
 def test_unknown_assignment_lists_the_known_ones(tmp_path, course):

@@ -23,7 +23,17 @@ def test_every_grade_command_has_help_and_an_example(main, capsys):
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     grade = commands.choices["grade"]
     actions = next(a for a in grade._actions if isinstance(a, argparse._SubParsersAction))
-    assert sorted(actions.choices) == ["autograde", "cohort", "final", "pr", "release"]
+    assert sorted(actions.choices) == [
+        "autograde",
+        "check",
+        "cohort",
+        "collect",
+        "decide",
+        "feedback",
+        "final",
+        "pr",
+        "release",
+    ]
     for name, sub in [("grade", grade), *actions.choices.items()]:
         assert sub.description and "example:" in sub.epilog and "mlsd grade" in sub.epilog, name
     assert main(["grade"]) == 2 and "ACTION" in capsys.readouterr().out
@@ -137,3 +147,78 @@ def test_pr_command_without_notebooks_exits_0(main, course, tmp_path, capsys):
         ]
     )
     assert code == 0 and "nothing to grade" in capsys.readouterr().out
+
+
+def test_check_prints_one_row_per_question_and_writes_for_the_workflow(
+    main, released, pg_url, tmp_path, capsys
+):
+    notebook = released / "demo" / "demo.ipynb"
+    code = main(
+        [
+            "grade",
+            "check",
+            "--notebook",
+            str(notebook),
+            "--database-url",
+            pg_url,
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert code == 1 and "0/4 visible checks passed" in printed and "Hidden checks run when" in printed
+    saved = json.loads((tmp_path / "out" / "check.json").read_text())
+    assert [q["status"] for q in saved["questions"]] == ["failed"] * 4
+    assert "NotImplementedError" in (tmp_path / "out" / "summary.md").read_text()
+
+
+def test_collect_with_a_roster_that_lacks_a_column_says_which(main, course, tmp_path, capsys):
+    roster = tmp_path / "roster.csv"
+    roster.write_text("learner;fork\nada;/tmp/x\n")
+    code = main(
+        ["grade", "collect", "--roster", str(roster), "--assignment", "demo", "--course", str(course)]
+    )
+    assert code == 1 and "needs learner, repository (missing: repository)" in capsys.readouterr().err
+
+
+def test_final_reads_a_canvas_export_and_writes_its_import(main, tmp_path, capsys):
+    export = tmp_path / "export.csv"
+    export.write_text(
+        "Student,ID,SIS User ID,SIS Login ID,Section,Quiz 1 (1),Quiz 2 (2),Quiz 3 (3),Quiz 4 (4),Quiz 5 (5),Quiz 6 (6)\n"
+        "    Points Possible,,,,,10,10,10,10,10,10\n"
+        '"Lee, Ann",5,700,ann,A,10,10,10,10,10,10\n',
+        encoding="latin-1",
+    )
+    roster = tmp_path / "roster.csv"
+    roster.write_text("learner,repository,SIS User ID\nann,https://github.com/ann/course,700\n")
+    assignments = tmp_path / "ASSIGNMENTS.csv"
+    assignments.write_text("learner,assignment_1,assignment_2\nann,complete,incomplete\n")
+    out, canvas = tmp_path / "FINAL.csv", tmp_path / "import.csv"
+    code = main(
+        [
+            "grade",
+            "final",
+            "--quizzes",
+            str(export),
+            "--assignments",
+            str(assignments),
+            "--roster",
+            str(roster),
+            "--out",
+            str(out),
+            "--canvas-out",
+            str(canvas),
+        ]  # fmt: skip
+    )
+    assert code == 0 and "1 learners: 1 pass" in capsys.readouterr().out
+    assert out.read_text().splitlines()[1] == "ann,100.00,100,50,90.00,pass"
+    assert canvas.read_text().splitlines()[1] == '"Lee, Ann",5,700,ann,A,90.00,complete'
+
+
+def test_course_publish_writes_the_learners_repository(tmp_path, capsys):
+    from mlsd import cli as real_cli
+
+    assert real_cli.main(["course", "publish", "--out", str(tmp_path / "public"), "--no-commit"]) == 0
+    assert "files in" in capsys.readouterr().out
+    assert (tmp_path / "public" / "README.md").is_file()
+    assert not (tmp_path / "public" / "03_instructional_team" / "nbgrader").exists()

@@ -56,7 +56,9 @@ def test_changed_files_lists_the_pull_request(pr_repo):
     ]
 
 
-def test_grade_pr_grades_the_notebook_and_notes_other_files(pr_repo, course, pg_url, tmp_path, monkeypatch):
+def test_grade_pr_grades_the_notebook_and_notes_other_files(
+    pr_repo, course, grading_options, tmp_path, monkeypatch
+):
     step_summary = tmp_path / "step_summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
     # The working tree is the base: the submission is read from git, not from the checkout.
@@ -68,7 +70,7 @@ def test_grade_pr_grades_the_notebook_and_notes_other_files(pr_repo, course, pg_
         out_dir=tmp_path / "out",
         course=course,
         learner="ada",
-        database_url=pg_url,
+        options=grading_options,
     )
     assert len(results) == 1
     result = results[0]
@@ -100,7 +102,7 @@ def test_grade_pr_reports_a_bad_ref(pr_repo, course, tmp_path):
         grade_pr("no-such-branch", repo=pr_repo, out_dir=tmp_path, course=course)
 
 
-def test_grade_cohort_solved_blank_and_missing(tmp_path, blank, make_submission, course, pg_url):
+def test_grade_cohort_solved_blank_and_missing(tmp_path, blank, make_submission, course, grading_options):
     submissions = tmp_path / "submissions"
     (submissions / "alice").mkdir(parents=True)
     shutil.copy(make_submission("cohort"), submissions / "alice" / "demo.ipynb")  # flat layout
@@ -109,12 +111,12 @@ def test_grade_cohort_solved_blank_and_missing(tmp_path, blank, make_submission,
     (submissions / "carol").mkdir()  # nothing submitted
     (submissions / ".git").mkdir()  # not a learner
     frame = grade_cohort(
-        submissions, "demo", out_dir=tmp_path / "out", progress=False, course=course, database_url=pg_url
+        submissions, "demo", out_dir=tmp_path / "out", progress=False, course=course, options=grading_options
     )
     assert list(frame["learner"]) == ["alice", "bob", "carol"]
     assert list(frame["status"]) == ["graded", "graded", "missing"]
     assert list(frame["score"]) == [8, 0, 0] and set(frame["max_score"]) == {10}
-    assert list(frame.columns[4:]) == [
+    assert list(frame.columns[5:]) == [
         "test_add_visible",
         "test_add_hidden",
         "test_count",
@@ -127,13 +129,15 @@ def test_grade_cohort_solved_blank_and_missing(tmp_path, blank, make_submission,
     assert (tmp_path / "out" / "carol" / "results.json").is_file()
 
 
-def test_grade_cohort_in_parallel_gives_the_same_gradebook(tmp_path, blank, make_submission, course, pg_url):
+def test_grade_cohort_in_parallel_gives_the_same_gradebook(
+    tmp_path, blank, make_submission, course, grading_options
+):
     submissions = tmp_path / "submissions"
     for learner, source in {"ann": make_submission("parallel"), "ben": blank, "cat": blank}.items():
         (submissions / learner).mkdir(parents=True)
         shutil.copy(source, submissions / learner / "demo.ipynb")
     (submissions / "dan").mkdir()  # nothing submitted
-    options = {"progress": False, "course": course, "database_url": pg_url}
+    options = {"progress": False, "course": course, "options": grading_options}
     one = grade_cohort(submissions, "demo", out_dir=tmp_path / "one", jobs=1, **options)
     two = grade_cohort(submissions, "demo", out_dir=tmp_path / "two", jobs=2, **options)
     pd.testing.assert_frame_equal(one, two)
@@ -144,3 +148,65 @@ def test_grade_cohort_in_parallel_gives_the_same_gradebook(tmp_path, blank, make
         ).read_bytes()
     with pytest.raises(GradingError, match="jobs must be 1 or more"):
         grade_cohort(submissions, "demo", out_dir=tmp_path / "three", jobs=0, **options)
+
+
+def test_a_cohort_survives_hostile_submissions_and_keeps_learners_apart(
+    tmp_path, blank, make_submission, answers, course, grading_options, tree_digest
+):
+    """One learner attacks another's file; others submit a link to the solutions, junk, an old format."""
+    import nbformat
+
+    submissions = tmp_path / "submissions"
+    attack = (
+        "import glob, os\n"
+        f"for path in glob.glob({str(submissions)!r} + '/*/demo.ipynb') + glob.glob('/tmp/mlsd-cohort-*/*/demo.ipynb'):\n"
+        "    try:\n"
+        "        open(path, 'w').write('{}')\n"
+        "    except OSError:\n"
+        "        pass\n\n\n"
+    )
+    sources = {
+        "mallory": make_submission("cohort-mallory", answers={"add_answer": attack + answers["add_answer"]}),
+        "victim": make_submission("cohort-victim"),
+        "flood": make_submission(
+            "cohort-flood",
+            answers={
+                "rate_answer": "for i in range(3000):\n    print('x' * 5000)\n\n" + answers["rate_answer"]
+            },
+        ),
+    }
+    for learner, source in sources.items():
+        (submissions / learner).mkdir(parents=True)
+        shutil.copy(source, submissions / learner / "demo.ipynb")
+    (submissions / "linker").mkdir()
+    (submissions / "linker" / "demo.ipynb").symlink_to(course / "source" / "demo" / "demo.ipynb")
+    (submissions / "folder-link").symlink_to(submissions / "victim")
+    (submissions / "brackets").mkdir()
+    (submissions / "brackets" / "demo.ipynb").write_text("[" * 400_000)
+    old = nbformat.convert(nbformat.read(sources["victim"], as_version=4), 3)
+    (submissions / "old").mkdir()
+    (submissions / "old" / "demo.ipynb").write_text(nbformat.writes(old, version=3))
+    before = tree_digest(submissions)
+    frame = grade_cohort(
+        submissions, "demo", out_dir=tmp_path / "out", progress=False, course=course, options=grading_options
+    ).set_index("learner")
+    assert tree_digest(submissions) == before  # nothing of the submissions changed
+    assert frame.loc["victim", "score"] == 8 and frame.loc["mallory", "score"] == 8
+    assert frame.loc["mallory", "review"] == "required"
+    assert frame.loc["old", "status"] == "graded" and frame.loc["old", "score"] == 8
+    for learner, words in (
+        ("linker", "symbolic link"),
+        ("folder-link", "symbolic link"),
+        ("brackets", "nested too deeply"),
+    ):
+        assert frame.loc[learner, "status"] == "invalid"
+        assert (
+            words
+            in json.loads((tmp_path / "out" / learner / "results.json").read_text())["questions"][0][
+                "message"
+            ]
+        )
+    flood = json.loads((tmp_path / "out" / "flood" / "results.json").read_text())
+    assert flood["score"] == 8 and any("was dropped" in flag for flag in flood["flags"])
+    assert (tmp_path / "out" / "flood" / "feedback.html").stat().st_size < 20_000
+    assert (tmp_path / "out" / "gradebook.csv").is_file()

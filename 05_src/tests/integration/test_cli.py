@@ -132,7 +132,7 @@ def test_data_load_of_another_dataset_replaces_the_first(isolated_env, monkeypat
     conn = db.connect(fresh_db)
     files = db.read_sql(conn, "SELECT DISTINCT _source_file FROM bronze.applications")["_source_file"]
     conn.close()
-    assert files.str.endswith(".parquet").all() and len(files) == 24
+    assert files.str.endswith(".parquet").all() and len(files) == 30  # one file per month
 
 
 def test_data_generate_rejects_bad_arguments(capsys):

@@ -45,11 +45,48 @@ def test_largest_remainder_sums_exactly():
 
 
 def test_plan_counts_add_up():
-    plan = _simulate.make_plan(50_000, 1, "2024-01", 24, data.resolve_scenarios())
-    assert plan.n_apps.sum() == 50_000 and len(plan.months) == 24
-    assert (plan.n_new + plan.n_ret == plan.n_apps).all()
+    plan = _simulate.make_plan(50_000, 1, "2024-01", 30, data.resolve_scenarios())
+    assert plan.n_apps.sum() == 50_000 and len(plan.months) == 30
     assert plan.n_ret[0] == 0 and plan.n_apps[-1] > plan.n_apps[0]
-    assert plan.as_of == "2026-01-01"
+    assert plan.as_of == "2026-07-01"
+    # candidates are the applicants, except under the label shift, whose applicants come from a
+    # pool about twice their number (a would-be repayer applies with probability 1/2)
+    shifted = np.array([month >= "2025-07" for month in plan.months])
+    assert (plan.selective == shifted).all()
+    candidates = plan.n_new + plan.n_ret
+    assert (candidates[~shifted] == plan.n_apps[~shifted]).all()
+    assert (candidates[shifted] >= 2 * plan.n_apps[shifted]).all()
+    assert (candidates[shifted] <= 2.2 * plan.n_apps[shifted] + 40).all()
+    off = _simulate.make_plan(50_000, 1, "2024-01", 30, data.resolve_scenarios({"label_shift": False}))
+    assert not off.selective.any() and (off.n_new + off.n_ret == off.n_apps).all()
+    assert (off.cust_offset[:19] == plan.cust_offset[:19]).all()  # nothing changes before 2025-07
+
+
+def test_draw_by_label_keeps_each_class_and_doubles_the_odds():
+    rng = np.random.default_rng(5)
+    label = (rng.random(200_000) < 0.08).astype(np.int8)
+    x = rng.standard_normal(len(label)) + label  # a feature that differs by class
+    taken = _simulate.draw_by_label(np.random.default_rng(6), label, 80_000, odds_ratio=2.0)
+    assert len(taken) == 80_000 and (np.diff(taken) > 0).all()
+    odds = label.mean() / (1 - label.mean())
+    assert label[taken].mean() / (1 - label[taken].mean()) == pytest.approx(2 * odds, rel=0.05)
+    for value in (0, 1):  # within a class, a random subset: the same distribution of x
+        assert x[taken][label[taken] == value].mean() == pytest.approx(x[label == value].mean(), abs=0.03)
+    assert len(_simulate.draw_by_label(np.random.default_rng(6), label[:100], 1_000)) < 100  # pool too small
+
+
+def test_population_skips_candidates_left_out():
+    plan = _simulate.make_plan(6_000, 1, "2024-01", 30, data.resolve_scenarios())
+    population = _simulate.Population(plan)
+    m = plan.months.index("2025-07")
+    first = plan.cust_offset[m]
+    candidates = first + np.arange(plan.n_new[m])
+    kept = np.arange(len(candidates)) % 2 == 0
+    population.record(m, candidates, kept)
+    assert (population.exists(candidates) == kept).all()
+    assert population.exists(np.array([0, first - 1])).all()  # earlier months have no holes
+    drawn = _simulate._draw_returning(np.random.default_rng(0), int(plan.cust_offset[m + 1]), 500, population)
+    assert len(np.unique(drawn)) == 500 and population.exists(drawn).all()
 
 
 @pytest.mark.parametrize("column", sorted(data.CATEGORY_VALUES))
@@ -69,15 +106,18 @@ def test_scenarios_resolve_from_names_mappings_and_months():
     default = data.resolve_scenarios()
     assert all(record["enabled"] for record in default.values())
     assert default["covariate_shift"]["start_month"] == "2025-04"
+    assert list(default) == ["covariate_shift", "label_shift", "concept_drift"]  # the book's taxonomy
     only = data.resolve_scenarios(["concept_drift"])
     assert [name for name, r in only.items() if r["enabled"]] == ["concept_drift"]
-    moved = data.resolve_scenarios({"prior_shift": "2025-01", "concept_drift": False})
-    assert moved["prior_shift"]["start_month"] == "2025-01" and not moved["concept_drift"]["enabled"]
+    moved = data.resolve_scenarios({"label_shift": "2025-01", "concept_drift": False})
+    assert moved["label_shift"]["start_month"] == "2025-01" and not moved["concept_drift"]["enabled"]
     assert moved["covariate_shift"]["enabled"]
     with pytest.raises(ConfigError, match="Unknown drift scenario"):
         data.resolve_scenarios(["data_drift"])
+    with pytest.raises(ConfigError, match="called label_shift"):
+        data.resolve_scenarios(["prior_shift"])
     with pytest.raises(ConfigError, match="YYYY-MM"):
-        data.resolve_scenarios({"prior_shift": "July"})
+        data.resolve_scenarios({"label_shift": "July"})
 
 
 def test_sizes_resolve_and_reject_nonsense():
@@ -94,12 +134,16 @@ def test_ground_truth_follows_the_scenarios_by_month():
     base = data.ground_truth()
     assert base["intercept"] == data.INTERCEPT and base["link"] == "logistic"
     assert data.ground_truth("2025-06")["intercept"] == data.INTERCEPT
-    july = data.ground_truth("2025-07")
-    assert july["intercept"] > data.INTERCEPT and july["coefficients"] == data.COEFFICIENTS
-    october = data.ground_truth("2025-10")
-    assert october["coefficients"]["revolving_utilization"] == 2 * data.COEFFICIENTS["revolving_utilization"]
-    assert october["active_scenarios"] == ["covariate_shift", "prior_shift", "concept_drift"]
-    assert data.ground_truth("2025-12", scenarios=[])["intercept"] == data.INTERCEPT
+    july = data.ground_truth("2025-07")  # label shift: Bayes' rule moves the intercept by ln(odds ratio)
+    assert july["intercept"] == pytest.approx(data.INTERCEPT + np.log(2.0))
+    assert july["coefficients"] == data.COEFFICIENTS
+    october = data.ground_truth("2025-10")  # concept drift: income's effect changes sign
+    assert data.COEFFICIENTS["monthly_income"] < 0 < october["coefficients"]["monthly_income"]
+    assert {k: v for k, v in october["coefficients"].items() if k != "monthly_income"} == {
+        k: v for k, v in data.COEFFICIENTS.items() if k != "monthly_income"
+    }
+    assert october["active_scenarios"] == ["covariate_shift", "label_shift", "concept_drift"]
+    assert data.ground_truth("2026-06", scenarios=[])["intercept"] == data.INTERCEPT
     assert set(data.TRANSFORMS) == set(data.COEFFICIENTS)
 
 

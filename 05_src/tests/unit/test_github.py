@@ -16,7 +16,10 @@ import yaml
 from mlsd.config import repo_root
 
 ROOT = repo_root()
-WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+# The instructors' workflows, and the learners' versions that `mlsd course publish` puts in their place.
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml")) + sorted(
+    (ROOT / ".github" / "learners").glob("*.yml")
+)
 TOOLS = ROOT / "05_src" / "tests" / "tools"
 # CI installs the linters (.ci/run); elsewhere a missing tool skips its test instead of failing.
 REQUIRE_LINTERS = os.environ.get("CI") == "true"
@@ -61,7 +64,7 @@ def test_least_privilege(path):
             )
 
 
-def test_autograde_runs_read_only_and_grades_with_the_base_branch():
+def test_autograde_runs_read_only_and_grades_with_the_base_branch_in_the_sandbox():
     workflow = load(ROOT / ".github" / "workflows" / "autograde.yml")
     assert workflow["permissions"] == {"contents": "read"}
     assert workflow["on"]["pull_request"]["paths"] == ["02_activities/assignments/**"]
@@ -72,13 +75,87 @@ def test_autograde_runs_read_only_and_grades_with_the_base_branch():
     assert all(s["with"].get("persist-credentials") is False for s in checkouts)
     runs = " ".join(s.get("run", "") for s in steps(workflow))
     assert "mlsd grade pr" in runs and "${{" not in runs  # values reach shell through env, not templates
+    assert "apt-get install -y -q bubblewrap" in runs and "sudo -E" in runs
+    assert "--no-sandbox" not in runs
 
 
-def test_comment_workflow_validates_the_pr_number():
+def test_learners_autograde_runs_their_own_visible_checks_read_only():
+    workflow = load(ROOT / ".github" / "learners" / "autograde.yml")
+    assert workflow["name"] == "Autograde"  # the comment workflow listens for this name
+    assert workflow["permissions"] == {"contents": "read"}
+    runs = " ".join(s.get("run", "") for s in steps(workflow))
+    assert "mlsd grade check --notebook" in runs and "GITHUB_STEP_SUMMARY" in runs and "${{" not in runs
+    assert "secrets." not in (ROOT / ".github" / "learners" / "autograde.yml").read_text()
+
+
+def test_comment_workflow_takes_the_pull_request_from_the_run_not_the_artifact():
     workflow = load(ROOT / ".github" / "workflows" / "autograde-comment.yml")
     assert workflow["on"]["workflow_run"]["workflows"] == ["Autograde"]
     script = next(s for s in steps(workflow) if "github-script" in s.get("uses", ""))["with"]["script"]
-    assert "/^[0-9]{1,9}$/" in script and "&lt;" in script
+    assert "pr_number" not in script
+    assert "run.head_sha" in script and "head.full_name" in script and "github.rest.pulls.list" in script
+    assert 'c.user.login === "github-actions[bot]"' in script and "startsWith(marker)" in script
+    assert ".slice(0, 60000)" in script
+
+
+def _render(tmp_path, results: dict) -> str:
+    """Run the comment workflow's own rendering code with node on the given results files."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed here")
+    workflow = load(ROOT / ".github" / "workflows" / "autograde-comment.yml")
+    script = next(s for s in steps(workflow) if "github-script" in s.get("uses", ""))["with"]["script"]
+    part = script[script.index("// BEGIN render") : script.index("// END render")]
+    for name, data in results.items():
+        target = tmp_path / "grading-results" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(data))
+    program = 'const fs = require("fs"); const path = require("path");\n' + part + "\nconsole.log(summary);\n"
+    (tmp_path / "render.js").write_text(program)
+    done = subprocess.run([node, "render.js"], cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_the_comment_escapes_everything_the_artifact_says(tmp_path):
+    hostile = "<img src=x onerror=alert(1)> @octo-org/team | [link](http://evil) `code` **bold**\n# Heading"
+    results = {
+        "assignment_1/assignment_1/results.json": {
+            "assignment": "assignment_1<script>",
+            "notebook": hostile,
+            "status": "graded",
+            "score": 80,
+            "max_score": "100; rm -rf /",
+            "questions": [
+                {"id": hostile, "points": 5, "max_points": 5, "status": hostile, "message": hostile}
+            ],
+            "flags": [f"the pull request also changes {hostile}"],
+        }
+    }
+    text = _render(tmp_path, results)
+    for raw in ("<img", "<script", "@octo", "](", "`code`", "**bold**", "\n# Heading", "rm -rf"):
+        assert raw not in text, raw
+    assert "| 5/5 |" in text and "&#60;img" in text and text.count("\n| ") == 2  # the header and one row
+
+
+def test_the_comment_caps_what_it_reads(tmp_path):
+    big = {
+        "questions": [
+            {"id": "x" * 10_000, "points": 1, "max_points": 1, "status": "passed", "message": "m" * 10_000}
+        ]
+        * 80
+    }
+    text = _render(tmp_path, {f"a{i}/results.json": big for i in range(30)})
+    assert len(text) < 60_000 * 2 and text.count("### ") <= 20
+
+
+def test_cohort_workflow_is_for_instructors_only():
+    workflow = load(ROOT / ".github" / "workflows" / "grade-cohort.yml")
+    assert set(workflow["on"]) == {"workflow_dispatch"} and workflow["permissions"] == {"contents": "read"}
+    runs = " ".join(s.get("run", "") for s in steps(workflow))
+    for command in ("mlsd grade collect", "mlsd grade cohort", "mlsd grade decide", "mlsd grade feedback"):
+        assert command in runs
+    assert "${{" not in runs and "bubblewrap" in runs
 
 
 def test_issue_templates_and_pr_template():
