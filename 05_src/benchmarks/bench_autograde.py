@@ -132,7 +132,7 @@ def bench_cohort(assignment: str, url: str, env: dict[str, str], work: Path, lea
     options = GradingOptions(database_url=url, env=env, reference_cache=work / "reference")
     started = time.perf_counter()
     book = grade_cohort(
-        submissions, assignment, out_dir=work / assignment / "cohort", progress=True, options=options, jobs=jobs,
+        submissions, assignment, out_dir=work / assignment / "cohort", options=options, jobs=jobs,
         record=False,
     )  # fmt: skip
     seconds = time.perf_counter() - started

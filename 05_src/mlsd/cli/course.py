@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from mlsd.cli._commands import Commands, Option, lazy
-from mlsd.cli._output import print_table, usage_error
+from mlsd.cli._output import print_table, say, usage_error
 from mlsd.cli._progress import QUIET, Progress
 
 course = lazy("course")  # package modules load when a command runs, so `mlsd --help` stays fast

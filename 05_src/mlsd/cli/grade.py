@@ -24,6 +24,7 @@ from pathlib import Path
 
 from mlsd.cli._commands import Commands, Option, lazy, options
 from mlsd.cli._output import print_table
+from mlsd.cli._progress import QUIET, Progress
 
 config = lazy("config")  # package modules load when a command runs, so `mlsd --help` stays fast
 grading = lazy("grading")
@@ -67,6 +68,7 @@ run_options = options(
         action="store_true",
         help="run without the sandbox: for the instructors' own notebooks only (results say sandbox: none)",
     ),
+    QUIET,
 )
 """Where and how notebooks run: shared by every action that grades (a limit added here reaches all)."""
 
@@ -86,11 +88,15 @@ def _course(args: argparse.Namespace) -> Path | None:
     return Path(args.course) if args.course else None
 
 
-def _options(args: argparse.Namespace):
+def _options(args: argparse.Namespace, progress: Progress | None = None):
     """The :data:`run_options` other than ``--course``, as the grading functions' ``GradingOptions``."""
     limits = grading.Limits.from_options(**{name: getattr(args, name) for name in LIMIT_OPTIONS})
     return grading.GradingOptions(
-        limits=limits, sandbox=not args.no_sandbox, database_url=args.database_url, seed=args.seed
+        limits=limits,
+        sandbox=not args.no_sandbox,
+        database_url=args.database_url,
+        seed=args.seed,
+        progress=progress.update if progress is not None and progress.enabled else None,
     )
 
 
@@ -135,14 +141,17 @@ def release(args: argparse.Namespace) -> int:
 @run_options
 def autograde(args: argparse.Namespace) -> int:
     out = _out(args, args.assignment, "one", _path_part(args.learner))
-    result = grading.autograde(
-        args.assignment,
-        args.notebook,
-        args.learner,
-        out_dir=out,
-        course=_course(args),
-        options=_options(args),
-    )
+    with Progress.for_args(args) as progress:
+        progress.start(f"grading {Path(args.notebook).name}")
+        result = grading.autograde(
+            args.assignment,
+            args.notebook,
+            args.learner,
+            out_dir=out,
+            course=_course(args),
+            options=_options(args, progress),
+        )
+        progress.done(f"{result.status}, {result.score:g}/{result.max_score:g}")
     print(result.summary_markdown())
     print(f"Results, summary and feedback in {out}.")
     return result.exit_code
@@ -161,15 +170,18 @@ def autograde(args: argparse.Namespace) -> int:
 @run_options
 def pr(args: argparse.Namespace) -> int:
     out = _out(args, "pr")
-    results = grading.grade_pr(
-        args.base,
-        head=args.head,
-        repo=args.repo,
-        out_dir=out,
-        learner=args.learner,
-        course=_course(args),
-        options=_options(args),
-    )
+    with Progress.for_args(args) as progress:
+        progress.start("grading the pull request's notebooks")
+        results = grading.grade_pr(
+            args.base,
+            head=args.head,
+            repo=args.repo,
+            out_dir=out,
+            learner=args.learner,
+            course=_course(args),
+            options=_options(args, progress),
+        )
+        progress.done(f"{len(results)} notebook(s)")
     print((out / "summary.md").read_text(encoding="utf-8"))
     print(f"Results in {out}.")
     return max((r.exit_code for r in results), default=0)
@@ -190,10 +202,17 @@ def pr(args: argparse.Namespace) -> int:
     help="PostgreSQL server for the fresh database (default: DATABASE_URL or the embedded server)",
 )
 @Option("--out", help="also write check.json and summary.md into this folder (the Autograde workflow does)")
+@QUIET
 def check(args: argparse.Namespace) -> int:
-    assignment, path, rows = grading.check_notebook(
-        args.assignment, args.notebook, database_url=args.database_url
-    )
+    with Progress.for_args(args) as progress:
+        progress.start("running the visible checks")
+        assignment, path, rows = grading.check_notebook(
+            args.assignment,
+            args.notebook,
+            database_url=args.database_url,
+            progress=progress.update if progress.enabled else None,
+        )
+        progress.clear()
     print_table(
         [(r.question, f"{r.points:g}", r.status, r.message) for r in rows],
         ["question", "points", "status", "message"],
@@ -246,7 +265,6 @@ def collect(args: argparse.Namespace) -> int:
 @Option("--assignment", required=True, help="the assignment to grade")
 @Option("--submissions", help="one folder per learner (default: grading/ASSIGNMENT/submissions)")
 @Option("--out", help="results folder (default: grading/ASSIGNMENT/results)")
-@Option("--quiet", action="store_true", help="no progress bar")
 @Option(
     "--jobs", type=int, default=1, help="submissions graded at the same time (default 1; about one per core)"
 )
@@ -257,16 +275,19 @@ def collect(args: argparse.Namespace) -> int:
 def cohort(args: argparse.Namespace) -> int:
     out = _out(args, args.assignment, "results")
     submissions = Path(args.submissions) if args.submissions else out.parent / "submissions"
-    frame = grading.grade_cohort(
-        submissions,
-        args.assignment,
-        out_dir=out,
-        progress=not args.quiet,
-        course=_course(args),
-        jobs=args.jobs,
-        options=_options(args),
-        record=not args.no_record,
-    )
+    with Progress.for_args(args) as progress:
+        progress.start(f"grading {args.assignment}")
+        frame = grading.grade_cohort(
+            submissions,
+            args.assignment,
+            out_dir=out,
+            progress=progress.update if progress.enabled else None,
+            course=_course(args),
+            jobs=args.jobs,
+            options=_options(args),
+            record=not args.no_record,
+        )
+        progress.done(f"{len(frame)} submission(s)")
     counts = frame["status"].value_counts().to_dict() if len(frame) else {}
     print(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "No learner folders found.")
     review = [str(r.learner) for r in frame.itertuples() if r.review == "required"] if len(frame) else []

@@ -185,6 +185,7 @@ def autograde(
             seed=options.seed,
             cache_dir=options.cache_dir(),
             release_dir=release_dir,
+            progress=options.progress,
         )
         with tempfile.TemporaryDirectory(prefix="mlsd-submission-") as folder:
             converted = Path(folder) / target.name
@@ -201,6 +202,7 @@ def autograde(
                 env={**env, "MLSD_GRADING_SEED": str(options.seed)},
                 tables=checks.tables(),
                 kill_after=_kill_after,
+                progress=options.progress,
             )
     except GradingError:
         raise  # bad input, or a reference that fails its own checks: the instructors must act

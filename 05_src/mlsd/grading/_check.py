@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,8 +95,11 @@ def check_notebook(
     *,
     database_url: str | None = None,
     limits: Limits | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[str, Path, list[CheckRow]]:
     """Run the notebook's visible checks; return the assignment, the notebook and one row per test cell.
+
+    ``progress`` hears ``cell 12/80`` before each code cell runs.
 
     Examples
     --------
@@ -134,7 +138,10 @@ def check_notebook(
         started = time.monotonic()
         try:
             with client.setup_kernel(env=env):
+                code = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"]
                 for index, cell in enumerate(nb.cells):
+                    if progress is not None and cell.cell_type == "code":
+                        progress(f"cell {code.index(index) + 1}/{len(code)}")
                     if time.monotonic() - started > limits.notebook_timeout:
                         stopped = (
                             f"not run: the notebook reached its time limit of {limits.notebook_timeout} s"

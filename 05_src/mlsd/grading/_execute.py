@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,13 +86,23 @@ def execute(
     env: Mapping[str, str] | None = None,
     tables: Sequence[str] = (),
     kill_after: float | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Execution:
     """Run the notebook at ``path`` as submission ``name`` of ``assignment``; see the module docstring.
 
     ``release_dir`` holds the learner copies (see ``_release.cached_release``), against which the
-    submission is repaired.
+    submission is repaired. ``progress`` hears ``cell 12/80`` as cells finish.
     """
     import nbformat
+
+    on_cells = None
+    if progress is not None:
+        # Counted in the learner copy, which the submission is repaired against: the grader's own count.
+        release = nbformat.read(Path(release_dir) / name, as_version=4)
+        total = sum(cell.cell_type == "code" for cell in release.cells)
+
+        def on_cells(done: int) -> None:
+            progress(f"cell {min(done, total)}/{total}")
 
     kill = kill_after if kill_after is not None else limits.notebook_timeout + KILL_GRACE
     with workspace() as root:
@@ -130,7 +140,9 @@ def execute(
                 with PostgresProxy(
                     server_url, plan.db_socket_dir, user=scratch.role, database=scratch.name, port=DB_PORT
                 ):
-                    run = run_child(job, root, jupyter_path=plan.jupyter_path, kill_after=kill)
+                    run = run_child(
+                        job, root, jupyter_path=plan.jupyter_path, kill_after=kill, on_cells=on_cells
+                    )
                 read = read_tables(scratch.admin_url, list(tables)) if tables else {}
                 database_name = scratch.name
         except MLSDError as err:  # no database, no grading

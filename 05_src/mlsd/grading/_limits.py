@@ -8,7 +8,7 @@ question ``error`` with a message that names the limit.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -116,6 +116,9 @@ class GradingOptions:
         The grading seed for held-out inputs (``MLSD_GRADING_SEED`` in the kernels).
     reference_cache : path-like, optional
         Folder for cached reference values (default ``05_src/build/grading/reference``).
+    progress : callable, optional
+        Hears a short line as grading goes (``running the notebook, cell 12/80``), for a progress
+        display; it decides nothing.
     """
 
     limits: Limits = field(default_factory=Limits)
@@ -124,6 +127,7 @@ class GradingOptions:
     env: Mapping[str, str] = field(default_factory=dict)
     seed: int = 0
     reference_cache: str | os.PathLike | None = None
+    progress: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
 
     def kernel_env(self) -> dict[str, str]:
         """The course settings the kernels get: the grader's scale unless ``env`` sets one."""

@@ -15,7 +15,7 @@ import base64
 import hashlib
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
 
@@ -143,6 +143,7 @@ def reference_values(
     seed: int,
     cache_dir: Path | None,
     release_dir: Path,
+    progress: Callable[[str], None] | None = None,
 ) -> Execution:
     """The reference solution's recorded values and tables (from the cache when it has them)."""
     import nbformat
@@ -168,6 +169,7 @@ def reference_values(
         release_dir=release_dir,
         env={**dict(env), "MLSD_GRADING_SEED": str(seed)},
         tables=checks.tables(),
+        progress=(lambda step: progress(f"reference solution, {step}")) if progress else None,
     )
     _validate(execution, checks, specs, f"{assignment}/{notebook.name}")
     if cached is not None:

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +109,28 @@ def _kill_tree(pid: int) -> None:
     psutil.wait_procs(procs, timeout=10)
 
 
+class _CellCounter:
+    """Counts the lines of the progress file as the child appends them, for ``on_cells``."""
+
+    def __init__(self, path: Path, on_cells: Callable[[int], None] | None):
+        self.path, self.on_cells, self.size, self.count = path, on_cells, 0, 0
+
+    def poll(self) -> None:
+        if self.on_cells is None:
+            return
+        try:
+            size = self.path.stat().st_size
+        except OSError:
+            return
+        if size != self.size:
+            self.size = size
+            with open(self.path, "rb") as lines:
+                count = sum(chunk.count(b"\n") for chunk in iter(lambda: lines.read(1 << 16), b""))
+            if count != self.count:
+                self.count = count
+                self.on_cells(count)
+
+
 def run_child(
     job: dict,
     root: Path,
@@ -116,11 +138,13 @@ def run_child(
     jupyter_path: str = "",
     env: Mapping[str, str] | None = None,
     kill_after: float | None = None,
+    on_cells: Callable[[int], None] | None = None,
 ) -> ChildRun:
     """Run ``python -m mlsd.grading._runner`` for ``job``; kill it when it overruns.
 
     ``kill_after`` counts from the moment autograde starts (the child writes a ``phase`` file);
-    before that, the child has :data:`STARTUP_LIMIT` seconds.
+    before that, the child has :data:`STARTUP_LIMIT` seconds. ``on_cells`` hears how many code
+    cells have finished, whenever that number changes (for a progress line; it scores nothing).
     """
     work = Path(job["work"])
     work.mkdir(parents=True, exist_ok=True)
@@ -130,6 +154,7 @@ def run_child(
     started = time.monotonic()
     phase_started: float | None = None
     killed = False
+    cells = _CellCounter(work / "progress.jsonl", on_cells)
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "mlsd.grading._runner", str(job_file)],
@@ -157,6 +182,7 @@ def run_child(
                 if killed:
                     _kill_tree(proc.pid)
                     break
+                cells.poll()
                 time.sleep(0.1)
         finally:
             if proc.poll() is None:

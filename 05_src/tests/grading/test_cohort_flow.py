@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import subprocess
 
@@ -78,16 +79,24 @@ def flow(tmp_path_factory, blank, make_submission, answers, course, grading_opti
         writer.writerows(rows)
     submissions = root / "submissions"
     collected = collect(roster_csv, "demo", out_dir=submissions, course=course, attempts=2, retry_wait=0.1)
+    heard: list[str] = []
     frame = grade_cohort(
         submissions,
         "demo",
         out_dir=root / "results",
         course=course,
-        progress=False,
+        progress=heard.append,
         options=grading_options,
         jobs=2,
     )
-    return {"root": root, "public": public, "roster": roster_csv, "collected": collected, "frame": frame}
+    return {
+        "root": root,
+        "public": public,
+        "roster": roster_csv,
+        "collected": collected,
+        "frame": frame,
+        "progress": heard,
+    }
 
 
 def test_collect_takes_each_fork_at_its_branch_and_says_why_not(flow):
@@ -113,6 +122,16 @@ def test_cohort_grades_each_collected_notebook(flow):
     assert frame.loc["bo", "score"] == 0 and frame.loc["cy", "score"] == 6
     assert frame.loc["dee", "score"] == 0 and frame.loc["dee", "review"] == "required"
     assert frame.loc["fay", "status"] == frame.loc["gus", "status"] == "missing"
+
+
+def test_cohort_progress_names_the_count_and_where_each_running_submission_is(flow):
+    heard = flow["progress"]
+    total = len(flow["frame"])
+    assert heard[-1] == f"{total}/{total} graded", heard[-3:]
+    # A submission that runs reports its cells as they finish, counted against the learner copy.
+    assert any(re.search(r"now .*ada: cell \d+/\d+", line) for line in heard), heard
+    counts = [int(line.split("/", 1)[0]) for line in heard]
+    assert counts == sorted(counts), "the graded count never goes back"
 
 
 def test_formgrader_sees_every_submission_and_a_manual_grade_changes_the_decision(flow, course):
