@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import nbformat
 import psutil
@@ -113,6 +114,13 @@ def gone(procs: list[psutil.Process], timeout: float = 10) -> list[psutil.Proces
     return alive
 
 
+def talks_to(proc: psutil.Process, port: int | None) -> bool:
+    """Whether ``proc`` has a connection to ``port`` (the test database's)."""
+    with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+        return any(c.raddr and c.raddr.port == port for c in proc.net_connections("tcp"))
+    return False
+
+
 def kernels(procs: list[psutil.Process]) -> list[psutil.Process]:
     found = []
     for proc in procs:
@@ -159,8 +167,11 @@ def test_ctrl_c_in_course_run_stops_the_kernel_and_names_the_notebook(launcher, 
     try:
         job.wait_for(lambda: kernels(job.descendants()), 180, "kernel")
         kernel = kernels(job.descendants())[0]
-        started = kernel.create_time()
-        job.wait_for(lambda: time.time() - started > 6, 30, "busy kernel")  # a few cells in
+        # Cells are running once the kernel talks to the database (its first cells connect);
+        # a fixed delay would be too short on a busy machine.
+        port = urlsplit(course_env["DATABASE_URL"]).port
+        job.wait_for(lambda: talks_to(kernel, port), 180, "kernel running cells")
+        time.sleep(1)
         tree = [kernel, *kernel.children(recursive=True)]
         job.signal_group(signal.SIGINT)
         code, text = job.finish()
