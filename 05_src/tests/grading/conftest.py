@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import tempfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -54,6 +55,21 @@ def digest(folder: Path) -> str:
         h.update(path.relative_to(folder).as_posix().encode())
         h.update(path.read_bytes())
     return h.hexdigest()
+
+
+@pytest.fixture(scope="session")
+def outside_repo(tmp_path_factory) -> Callable[[str], Path]:
+    """New empty folders outside the instructors' repository, which ``publish`` refuses to write into,
+    also when pytest's own temporary folders are inside it (``.ci/run`` may put them in the clone)."""
+    from mlsd.config import repo_root
+
+    base = tmp_path_factory.getbasetemp().resolve()
+    own = repo_root().resolve() in base.parents
+    if own:
+        base = Path(tempfile.mkdtemp(prefix="mlsd-tests-outside-"))
+    yield lambda name: Path(tempfile.mkdtemp(prefix=f"{name}-", dir=base))
+    if own:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -215,10 +215,11 @@ def test_final_reads_a_canvas_export_and_writes_its_import(main, tmp_path, capsy
     assert canvas.read_text().splitlines()[1] == '"Lee, Ann",5,700,ann,A,90.00,complete'
 
 
-def test_course_publish_writes_the_learners_repository(tmp_path, capsys):
+def test_course_publish_writes_the_learners_repository(outside_repo, capsys):
     from mlsd import cli as real_cli
 
-    assert real_cli.main(["course", "publish", "--out", str(tmp_path / "public"), "--no-commit"]) == 0
+    public = outside_repo("public")
+    assert real_cli.main(["course", "publish", "--out", str(public), "--no-commit"]) == 0
     assert "files in" in capsys.readouterr().out
-    assert (tmp_path / "public" / "README.md").is_file()
-    assert not (tmp_path / "public" / "03_instructional_team" / "nbgrader").exists()
+    assert (public / "README.md").is_file()
+    assert not (public / "03_instructional_team" / "nbgrader").exists()

@@ -35,13 +35,13 @@ def git(cwd, *args) -> str:
 
 
 @pytest.fixture(scope="module")
-def flow(tmp_path_factory, blank, make_submission, answers, course, grading_options):
+def flow(tmp_path_factory, outside_repo, blank, make_submission, answers, course, grading_options):
     from mlsd.grading import grade_cohort
     from mlsd.grading._collect import collect
     from mlsd.publish import publish
 
     root = tmp_path_factory.mktemp("flow")
-    public = root / "public"
+    public = outside_repo("public")
     publish(public)
     git(public, "init", "-q")
     git(public, "add", "-A")

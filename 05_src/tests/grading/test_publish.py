@@ -22,8 +22,8 @@ def tree(folder):
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory):
-    out = tmp_path_factory.mktemp("public")
+def published(outside_repo):
+    out = outside_repo("public")
     return publish(out, commit=False), out
 
 
@@ -59,21 +59,20 @@ def test_private_folders_and_files_stay_behind(published):
     assert (out / ".ci" / "run").stat().st_mode & 0o100  # still executable
 
 
-def test_publishing_twice_gives_the_same_tree(published, tmp_path):
+def test_publishing_twice_gives_the_same_tree(published, outside_repo):
     _, out = published
-    again = publish(tmp_path / "again", commit=False)
+    again = publish(outside_repo("again"), commit=False)
     assert tree(out) == tree(again.out)
 
 
-def test_publishing_into_a_checkout_commits_on_top(tmp_path):
+def test_publishing_into_a_checkout_commits_on_top(outside_repo):
     def git(*args):
         identity = ["-c", "user.name=t", "-c", "user.email=t@example.org", "-c", "init.defaultBranch=main"]
         return subprocess.run(
             ["git", *identity, *args], cwd=public, capture_output=True, text=True, check=True
         ).stdout
 
-    public = tmp_path / "public"
-    public.mkdir()
+    public = outside_repo("public")
     git("init", "-q")
     (public / "STALE.md").write_text("a file the course no longer has\n")
     git("add", "-A")

@@ -86,6 +86,8 @@ try:
 except OSError:
     pass
 for folder in ("/", "/etc", "/dev", "/home", os.path.dirname(sys.prefix)):
+    if folder.startswith("/tmp/"):
+        continue  # the sandbox's own /tmp, sized like the workspace (a checkout under /tmp lands here)
     try:
         probe = Path(folder) / "zz_mlsd_probe"
         probe.write_text("x")  # memory file systems without a size would get round the workspace limit
