@@ -481,16 +481,17 @@ def _retrain(conn, windows: Windows, model_name: str, champion, options, recipe,
         observed = pd.to_datetime(frame["label_observed_at"], utc=True)
         frame["serious_dlq"] = frame["serious_dlq"].where(observed < windows.as_of)
         rows = frame.groupby(frame["month"].map(lambda m: _window_of(m, windows))).size().to_dict()
+        key_payload = {
+            "model": model_name,
+            "month": windows.new,
+            "options": asdict(options),
+            "recipe": repr(recipe),
+        }
+        # set inside the step, so that the load record carries the key too
+        job.run_key = f"{model_name}:{windows.new}:{_fingerprint(frame, key_payload)}"
         step.update(
             rows=len(frame), as_of=windows.as_of.isoformat(), **{f"rows_{k}": v for k, v in rows.items()}
         )
-    key_payload = {
-        "model": model_name,
-        "month": windows.new,
-        "options": asdict(options),
-        "recipe": repr(recipe),
-    }
-    job.run_key = f"{model_name}:{windows.new}:{_fingerprint(frame, key_payload)}"
     common = {
         "month": windows.new,
         "model_name": model_name,
@@ -550,7 +551,7 @@ def _retrain(conn, windows: Windows, model_name: str, champion, options, recipe,
     X_train, y_train = model_input(train), train["serious_dlq"].to_numpy(dtype=int)
     X_eval, y_eval = model_input(evaluation), evaluation["serious_dlq"].to_numpy(dtype=int)
 
-    with job.step("train", model_version=None) as step:
+    with job.step("train", batch_id="..".join(windows.train)) as step:
         with tracking.quiet():
             champion_model = _mlflow().sklearn.load_model(f"models:/{model_name}/{champion.version}")
         pipeline = recipe if recipe is not None else clone(champion_model)

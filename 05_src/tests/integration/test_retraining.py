@@ -46,7 +46,7 @@ def world(databases, tmp_path_factory):
         mp.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
         tracking.configure()
         data = training.load_training_data(conn)  # 2024 to train, 2025-01..03 to validate, as `mlsd train`
-        yield SimpleNamespace(conn=conn, data=data, logs=root / "logs")
+        yield SimpleNamespace(conn=conn, url=url, data=data, logs=root / "logs")
         mlflow.set_tracking_uri(None)
     conn.close()
     databases.drop(url)
@@ -180,7 +180,9 @@ def test_running_twice_makes_the_same_decision_and_promotes_once(world, promoted
         first.challenger_version,
         first.run_key,
     )
-    assert versions("weak") == promoted.after_first == sorted([promoted.old, first.challenger_version], key=int)
+    assert (
+        versions("weak") == promoted.after_first == sorted([promoted.old, first.challenger_version], key=int)
+    )
     assert alias_of("weak", "champion") == first.challenger_version
     log = db.read_sql(
         world.conn,
@@ -219,6 +221,19 @@ def test_a_champion_that_saw_the_comparison_months_is_not_judged_on_them(world, 
     assert alias_of("weak", "champion") == promoted.first.challenger_version
 
 
+def test_the_command_prints_the_gates_and_the_decision(world, champion, monkeypatch, capsys):
+    from mlsd import cli
+
+    monkeypatch.setenv("DATABASE_URL", world.url)
+    code = cli.main(["retrain", "--month", MONTH, "--model", "real", "--dry-run"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    for gate in ("rows", "nulls", "label_coverage", "label_rate"):
+        assert f"\n{gate} " in out
+    assert "compare on 2025-10..2025-12" in out and "(dry run: nothing registered or promoted)" in out
+    assert alias_of("real", "champion") == champion
+
+
 # -- the job log -----------------------------------------------------------------------------
 
 
@@ -228,7 +243,7 @@ def test_the_job_log_rows_carry_the_fields(world, promoted):
     assert steps[0] == "load" and steps[-1] == "decide"
     assert {"train", "evaluate", "register", "promote"} <= set(steps)
     assert (rows["job"] == "retrain").all() and (rows["model_name"] == "weak").all()
-    assert rows["run_key"].iloc[1:].eq(promoted.first.run_key).all()
+    assert rows["run_key"].eq(promoted.first.run_key).all()
     by_step = rows.set_index("step")
     assert by_step.loc["load", "row_count"] == sum(promoted.first.row_counts.values())
     assert by_step.loc["train", "row_count"] > by_step.loc["evaluate", "row_count"] > 0
