@@ -30,9 +30,9 @@ Example
 -------
 >>> from mlsd import db, retraining
 >>> conn = db.connect()  # doctest: +SKIP
->>> decision = retraining.retrain(conn, "2026-06")  # doctest: +SKIP
+>>> decision = retraining.retrain(conn, "2026-03")  # doctest: +SKIP
 >>> decision.action, decision.reason  # doctest: +SKIP
-('keep', 'challenger PR-AUC 0.412 vs champion 0.405 on 2025-10..2025-12: gain 0.007 <= min_gain 0.01')
+('keep', 'challenger PR-AUC 0.557 vs champion v2 0.559 on 2025-07..2025-09: gain -0.002 <= min_gain 0.01')
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from psycopg2 import sql
 from sklearn.base import clone
 from sklearn.model_selection import TimeSeriesSplit
 from threadpoolctl import threadpool_limits
@@ -453,11 +454,11 @@ def retrain(
     """
     options = options or RetrainOptions()
     schema, table = options.table.split(".", 1)
-    if month is None:
-        month = read_sql(conn, f'SELECT max(month) FROM "{schema}"."{table}"').iloc[0, 0]
-        if month is None:
-            raise RetrainingError(f"{options.table} is empty: load the data first (`uv run mlsd data load`).")
-    first = read_sql(conn, f'SELECT min(month) FROM "{schema}"."{table}"').iloc[0, 0] or month
+    query = sql.SQL("SELECT min(month), max(month) FROM {}").format(sql.Identifier(schema, table))
+    first, last = read_sql(conn, query).iloc[0]
+    if last is None:
+        raise RetrainingError(f"{options.table} is empty: load the data first (`uv run mlsd data load`).")
+    month = month or last
     windows = retraining_windows(
         month,
         first_month=first,

@@ -225,12 +225,16 @@ def test_the_command_prints_the_gates_and_the_decision(world, champion, monkeypa
     from mlsd import cli
 
     monkeypatch.setenv("DATABASE_URL", world.url)
-    code = cli.main(["retrain", "--month", MONTH, "--model", "real", "--dry-run"])
+    code = cli.main(["retrain", "--model", "real", "--dry-run"])  # the month: the latest in the data
     out = capsys.readouterr().out
     assert code == 0, out
     for gate in ("rows", "nulls", "label_coverage", "label_rate"):
         assert f"\n{gate} " in out
-    assert "compare on 2025-10..2025-12" in out and "(dry run: nothing registered or promoted)" in out
+    assert (
+        f"Retraining real for {MONTH}" in out
+        and "compare on 2025-10..2025-12" in out
+        and "(dry run: nothing registered or promoted)" in out
+    )
     assert alias_of("real", "champion") == champion
 
 
