@@ -48,6 +48,7 @@ from mlsd import tracking
 from mlsd.config import get_settings
 from mlsd.db import free_port, port_in_use
 from mlsd.errors import MLSDError
+from mlsd.logging import JobLog
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -177,6 +178,11 @@ def score_month(
     ``latency_ms`` (the batch's scoring time divided by its rows). The delete of an earlier
     copy of the batch and the insert are one transaction.
 
+    Each step (``load_model``, ``read``, ``score``, ``write``) is a structured record of job
+    ``score`` in ``monitoring.job_log`` (:class:`mlsd.logging.JobLog`), keyed by the batch
+    id, with the model version, row counts and seconds: query them to see when a batch ran,
+    with which version, and how long each step took.
+
     Parameters
     ----------
     conn : psycopg2 connection
@@ -210,20 +216,26 @@ def score_month(
     features, monitoring, training = _batch_scoring()
     started = time.perf_counter()
     version = tracking.get_model_version(model_name, alias)
-    with tracking.quiet():
+    batch = batch_id or f"{month}:{model_name}:v{version.version}"
+    job = JobLog(conn, "score", run_key=batch, model_name=model_name)
+    fields = {"model_version": str(version.version), "batch_id": batch}
+    with job.step("load_model", **fields, alias=alias), tracking.quiet():
         model = _mlflow().sklearn.load_model(f"models:/{model_name}/{version.version}")
     loaded = time.perf_counter()
-    frame = features.gold_features(conn, month=month)
-    if frame.empty:
-        raise ServingError(
-            f"gold.application_features has no applications in {month!r}: load the data "
-            "(`uv run mlsd data load`) or pick a month between 2024-01 and 2026-06 (the default timeline)."
-        )
+    with job.step("read", **fields, month=month) as step:
+        frame = features.gold_features(conn, month=month)
+        step["rows"] = len(frame)
+        if frame.empty:
+            raise ServingError(
+                f"gold.application_features has no applications in {month!r}: load the data "
+                "(`uv run mlsd data load`) or pick a month between 2024-01 and 2026-06 (the default timeline)."
+            )
     cut = threshold if threshold is not None else _threshold(version.tags)
-    begin = time.perf_counter()
-    with threadpool_limits(limits=threads):
-        scores = model.predict_proba(training.model_input(frame))[:, 1]
-    score_seconds = time.perf_counter() - begin
+    with job.step("score", **fields, rows=len(frame), threshold=float(cut)):
+        begin = time.perf_counter()
+        with threadpool_limits(limits=threads):
+            scores = model.predict_proba(training.model_input(frame))[:, 1]
+        score_seconds = time.perf_counter() - begin
     predictions = pd.DataFrame(
         {
             "application_id": frame["application_id"].astype(str),
@@ -233,10 +245,12 @@ def score_month(
             "latency_ms": 1000.0 * score_seconds / len(frame),
         }
     )
-    batch = batch_id or f"{month}:{model_name}:v{version.version}"
-    begin = time.perf_counter()
-    rows = monitoring.log_predictions(conn, predictions, model_name, str(version.version), batch)
-    write_seconds = time.perf_counter() - begin
+    flagged = int(predictions["decision"].sum())
+    with job.step("write", **fields, flagged=flagged) as step:
+        begin = time.perf_counter()
+        rows = monitoring.log_predictions(conn, predictions, model_name, str(version.version), batch)
+        write_seconds = time.perf_counter() - begin
+        step["rows"] = rows
     return BatchResult(
         batch_id=batch,
         model_name=model_name,
@@ -244,7 +258,7 @@ def score_month(
         month=month,
         rows=rows,
         threshold=float(cut),
-        flagged=int(predictions["decision"].sum()),
+        flagged=flagged,
         load_seconds=loaded - started,
         score_seconds=score_seconds,
         write_seconds=write_seconds,

@@ -1,5 +1,5 @@
-"""``mlsd train``, ``score``, ``monitor``, ``serve``: the model's life (:mod:`mlsd.training`, :mod:`mlsd.serving`,
-:mod:`mlsd.monitoring`)."""
+"""``mlsd train``, ``score``, ``monitor``, ``retrain``, ``serve``: the model's life (:mod:`mlsd.training`,
+:mod:`mlsd.serving`, :mod:`mlsd.monitoring`, :mod:`mlsd.retraining`)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from mlsd.cli._progress import QUIET, Progress
 
 db = lazy("db")  # package modules load when a command runs, so `mlsd --help` stays fast
 monitoring = lazy("monitoring")
+retraining = lazy("retraining")
 serving = lazy("serving")
 training = lazy("training")
 
@@ -183,6 +184,57 @@ def monitor(args: argparse.Namespace) -> int:
         print(f"\n{len(report.alerts)} alert(s):")
         print(report.alerts.to_string(index=False))
     return 0
+
+
+@commands.command(
+    "retrain",
+    "Retrain on the latest mature labels and decide: data-quality gates, a challenger, a comparison with the "
+    "champion, promotion or not; every step logged in monitoring.job_log. Same data and month: same decision, "
+    "done once. Exit code 1 when a gate stops the flow.",
+    "uv run mlsd retrain --month 2026-06 --dry-run",
+)
+@Option("--month", help="the newest month of applications, YYYY-MM (default: the latest in the data)")
+@Option(
+    "--model",
+    default=DEFAULT_MODEL,
+    help="registered model whose champion is challenged (default: lending-default)",
+)
+@Option(
+    "--min-gain",
+    type=float,
+    default=0.01,
+    help="PR-AUC the challenger must gain to be promoted (default: 0.01)",
+)
+@Option("--dry-run", action="store_true", help="decide, but register and promote nothing")
+def retrain(args: argparse.Namespace) -> int:
+    options = retraining.RetrainOptions(min_gain=args.min_gain)
+    with closing(db.connect()) as conn:
+        decision = retraining.retrain(
+            conn, args.month, model_name=args.model, options=options, dry_run=args.dry_run
+        )
+    print(
+        f"Retraining {decision.model_name} for {decision.month}: train on {'..'.join(decision.train_months)}, "
+        f"compare on {'..'.join(decision.eval_months)} (mature labels only)."
+    )
+    print_table(
+        [(g.gate, "pass" if g.passed else "STOP", g.message) for g in decision.gates],
+        ["gate", "result", "numbers"],
+    )
+    if decision.champion_pr_auc is not None:
+        print()
+        print_table(
+            [
+                ("champion", f"v{decision.champion_version}", f"{decision.champion_pr_auc:.3f}"),
+                ("challenger", f"v{decision.challenger_version or '-'}", f"{decision.challenger_pr_auc:.3f}"),
+            ],
+            ["model", "version", "PR-AUC"],
+        )
+    done = " (dry run: nothing registered or promoted)" if decision.dry_run else ""
+    if decision.reused:
+        done = f" (decided earlier, same idempotency key {decision.run_key}: nothing done again)"
+    print(f"\nDecision: {decision.action}{done}. {decision.reason}")
+    print(f"Job records: SELECT * FROM monitoring.job_log WHERE run_id = '{decision.run_id}' ORDER BY id;")
+    return 1 if decision.action == "stop" else 0
 
 
 @commands.command(

@@ -9,7 +9,9 @@
   score as a feature (a ``score`` column) to watch the output as well as the inputs.
 * **When to call it drift**: :class:`DriftRule` (see below).
 * **The prediction log** in PostgreSQL: :func:`ensure_prediction_log`,
-  :func:`log_predictions` (idempotent per batch), :func:`read_predictions`.
+  :func:`log_predictions` (idempotent per batch), :func:`read_predictions`; a shadow
+  model's scores are logged beside the live ones with ``deployment='shadow'``
+  (:data:`DEPLOYMENTS`) and read only when asked for.
 * **Delayed labels**: :func:`performance_over_time` joins predictions to the
   outcomes known at a date; :func:`read_performance_over_time` reads both from PostgreSQL.
 * **Alerts**: :class:`AlertRule`, :func:`default_alert_rules`, :func:`evaluate_alerts`;
@@ -52,9 +54,8 @@ performance with delayed labels in ``_performance`` and alerts in ``_alerts`` ar
 """
 
 from mlsd.monitoring._alerts import AlertRule, default_alert_rules, evaluate_alerts
-from mlsd.monitoring._db import MONITORED_CATEGORICAL as MONITORED_CATEGORICAL  # what `mlsd monitor` watches
-from mlsd.monitoring._db import MONITORED_NUMERIC as MONITORED_NUMERIC
 from mlsd.monitoring._db import (
+    DEPLOYMENTS,
     PREDICTION_LOG,
     MonitoringError,
     MonthReport,
@@ -64,11 +65,14 @@ from mlsd.monitoring._db import (
     read_performance_over_time,
     read_predictions,
 )
+from mlsd.monitoring._db import MONITORED_CATEGORICAL as MONITORED_CATEGORICAL  # what `mlsd monitor` watches
+from mlsd.monitoring._db import MONITORED_NUMERIC as MONITORED_NUMERIC
 from mlsd.monitoring._drift import DriftRule, ReferenceProfile, compare_windows, drift_figure, drift_report
 from mlsd.monitoring._performance import performance_over_time
 from mlsd.monitoring._stats import PSI_MAJOR, PSI_MODERATE, StatResult, chi2_test, js_distance, ks_test, psi
 
 __all__ = [
+    "DEPLOYMENTS",
     "PSI_MAJOR",
     "PSI_MODERATE",
     "PREDICTION_LOG",

@@ -35,14 +35,20 @@ CREATE TABLE IF NOT EXISTS monitoring.prediction_log (
     score          double precision NOT NULL,
     decision       smallint,
     predicted_at   timestamptz NOT NULL DEFAULT now(),
-    latency_ms     double precision
+    latency_ms     double precision,
+    deployment     text NOT NULL DEFAULT 'live'
 );
+-- logs made before the column existed get it, every row 'live'
+ALTER TABLE monitoring.prediction_log ADD COLUMN IF NOT EXISTS deployment text NOT NULL DEFAULT 'live';
 CREATE INDEX IF NOT EXISTS prediction_log_batch_idx ON monitoring.prediction_log (model_name, batch_id);
 CREATE INDEX IF NOT EXISTS prediction_log_application_idx ON monitoring.prediction_log (application_id);
 CREATE INDEX IF NOT EXISTS prediction_log_predicted_at_idx ON monitoring.prediction_log (predicted_at);
 """
 
 _LOG_COLUMNS = ["application_id", "score", "decision", "predicted_at", "latency_ms", "features"]
+
+DEPLOYMENTS = ("live", "shadow")
+"""How a logged score was used: ``live`` decided, ``shadow`` was only recorded (testing in production)."""
 
 
 def ensure_prediction_log(conn: psycopg2.extensions.connection) -> None:
@@ -51,7 +57,10 @@ def ensure_prediction_log(conn: psycopg2.extensions.connection) -> None:
     Columns: ``id``, ``model_name``, ``model_version``, ``batch_id``,
     ``application_id``, ``features`` (jsonb, optional: the inputs, or leave NULL
     and join the gold tables on ``application_id``), ``score``, ``decision``
-    (0/1), ``predicted_at`` (defaults to the time of logging) and ``latency_ms``.
+    (0/1), ``predicted_at`` (defaults to the time of logging), ``latency_ms`` and
+    ``deployment``: ``'live'`` for the scores the business acts on, ``'shadow'`` for a
+    model scoring the same applications beside it, whose decisions nobody acts on (see
+    :data:`DEPLOYMENTS`).
     """
     with conn, conn.cursor() as cur:
         cur.execute(_CREATE_LOG)
@@ -67,6 +76,8 @@ def log_predictions(
     model_name: str,
     model_version: str,
     batch_id: str,
+    *,
+    deployment: str = "live",
 ) -> int:
     """Write one batch of predictions to the log, replacing any earlier copy of the batch.
 
@@ -84,6 +95,9 @@ def log_predictions(
         Other columns are ignored.
     model_name, model_version, batch_id : str
         Which model scored the batch, and the batch's identifier (e.g. the month).
+    deployment : {"live", "shadow"}
+        Whether the batch's decisions were acted on (``live``) or only recorded beside the
+        live model's (``shadow``).
 
     Returns
     -------
@@ -93,12 +107,14 @@ def log_predictions(
     check_columns(frame, ["application_id", "score"], what="The predictions frame")
     if not (model_name and model_version and batch_id):
         raise ValueError("model_name, model_version and batch_id must be non-empty strings.")
+    if deployment not in DEPLOYMENTS:
+        raise ValueError(f"deployment must be one of {DEPLOYMENTS}, got {deployment!r}.")
     if frame["application_id"].isna().any():
         raise ValueError("Some predictions have no application_id: every logged score needs one.")
     if not pd.api.types.is_numeric_dtype(frame["score"]) or frame["score"].isna().any():
         raise ValueError("score must be numeric with no missing values.")
     rows = frame[[c for c in _LOG_COLUMNS if c in frame.columns]].assign(
-        model_name=model_name, model_version=str(model_version), batch_id=batch_id
+        model_name=model_name, model_version=str(model_version), batch_id=batch_id, deployment=deployment
     )
     if "decision" in rows.columns:
         rows["decision"] = pd.array(rows["decision"], dtype="Int64")  # "1", not "1.0", in the COPY
@@ -124,8 +140,12 @@ def read_predictions(
     batch_id: str | None = None,
     start: Any = None,
     end: Any = None,
+    deployment: str | None = "live",
 ) -> pd.DataFrame:
     """Read logged predictions, optionally filtered; ``start <= predicted_at < end`` (naive times are UTC).
+
+    ``deployment`` keeps the ``live`` scores by default, so a shadow model's scores never
+    mix into the monitoring of the live one; ``"shadow"`` reads those, ``None`` both.
 
     Returns
     -------
@@ -133,6 +153,7 @@ def read_predictions(
         The log's columns, in logging order.
     """
     filters = {"model_name = %s": model_name, "model_version = %s": model_version, "batch_id = %s": batch_id}
+    filters["deployment = %s"] = deployment
     filters |= {
         "predicted_at >= %s": None if start is None else _utc(start).to_pydatetime(),
         "predicted_at < %s": None if end is None else _utc(end).to_pydatetime(),
@@ -155,6 +176,7 @@ def read_performance_over_time(
     observed_col: str = "observed_at",
     time_col: str = "applied_at",
     applications_table: str = "silver.applications",
+    deployment: str | None = "live",
     **kwargs,
 ) -> pd.DataFrame:
     """:func:`performance_over_time` on the prediction log and a label table in PostgreSQL.
@@ -173,8 +195,12 @@ def read_performance_over_time(
         ``as_of`` are read.
     model_name, model_version : str, optional
         Which predictions to read.
+    deployment : {"live", "shadow"} or None
+        The live scores (default), a shadow model's, or both (``None``).
     """
-    predictions = read_predictions(conn, model_name=model_name, model_version=model_version)
+    predictions = read_predictions(
+        conn, model_name=model_name, model_version=model_version, deployment=deployment
+    )
     if time_col == "applied_at" and not predictions.empty:
         # Group by when the application was made, not when it was scored: a back-filled
         # batch scores many months at once.

@@ -63,6 +63,7 @@ def test_prediction_log_is_created_idempotently(log_conn):
         "decision": "smallint",
         "predicted_at": "timestamp with time zone",
         "latency_ms": "double precision",
+        "deployment": "text",
     }
     indexes = db.read_sql(log_conn, "SELECT indexname FROM pg_indexes WHERE tablename = 'prediction_log'")
     assert len(indexes) == 4  # primary key + batch, application, time
@@ -86,6 +87,37 @@ def test_logging_a_batch_twice_leaves_one_copy(log_conn):
     february = mon.read_predictions(log_conn, start="2025-02-01", end="2025-03-01")
     assert set(february["batch_id"]) == {"2025-02"} and len(february) == 50
     assert mon.read_predictions(log_conn, model_name="challenger")["features"].isna().all()
+
+
+def test_shadow_scores_stay_out_of_the_live_reads(log_conn):
+    mon.log_predictions(log_conn, batch(100), "pd_model", "1", "2025-01")
+    mon.log_predictions(
+        log_conn, batch(100, score=0.3), "pd_model", "2", "2025-01:shadow", deployment="shadow"
+    )
+    assert count(log_conn) == 200
+    live = mon.read_predictions(log_conn, model_name="pd_model")
+    assert len(live) == 100 and set(live["model_version"]) == {"1"} and set(live["deployment"]) == {"live"}
+    shadow = mon.read_predictions(log_conn, model_name="pd_model", deployment="shadow")
+    assert len(shadow) == 100 and set(shadow["model_version"]) == {"2"}
+    assert len(mon.read_predictions(log_conn, deployment=None)) == 200
+    with pytest.raises(ValueError, match="deployment"):
+        mon.log_predictions(log_conn, batch(5), "pd_model", "2", "x", deployment="canary")
+
+
+def test_a_log_made_before_the_deployment_column_gets_it(log_conn):
+    with log_conn, log_conn.cursor() as cur:
+        cur.execute(
+            "CREATE SCHEMA monitoring; CREATE TABLE monitoring.prediction_log (id bigserial PRIMARY KEY, "
+            "model_name text NOT NULL, model_version text NOT NULL, batch_id text NOT NULL, "
+            "application_id text NOT NULL, features jsonb, score double precision NOT NULL, decision smallint, "
+            "predicted_at timestamptz NOT NULL DEFAULT now(), latency_ms double precision)"
+        )
+        cur.execute(
+            "INSERT INTO monitoring.prediction_log (model_name, model_version, batch_id, application_id, score) "
+            "VALUES ('old', '1', 'b', 'A1', 0.5)"
+        )
+    mon.ensure_prediction_log(log_conn)
+    assert mon.read_predictions(log_conn)["deployment"].tolist() == ["live"]
 
 
 def test_a_failure_mid_batch_leaves_the_log_as_it_was(log_conn):

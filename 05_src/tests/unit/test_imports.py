@@ -50,6 +50,7 @@ MUST_STAY_LIGHT = {
     "mlsd.training": ("mlflow", "skops", "shap", "matplotlib", "dask", "distributed"),
     "mlsd.features": ("mlflow", "skops", "shap", "matplotlib", "dask", "distributed"),
     "mlsd.evaluation": ("mlflow", "skops", "shap", "matplotlib", "dask", "distributed"),
+    "mlsd.retraining": ("mlflow", "skops", "shap", "matplotlib", "dask", "distributed"),
     "mlsd.monitoring": ("mlflow", "skops", "shap", "matplotlib", "dask", "distributed"),
     "mlsd.explain": ("mlflow", "skops", "shap", "matplotlib", "dask", "distributed"),
     # Dask is this module's subject; a cluster's client loads when a cluster starts
