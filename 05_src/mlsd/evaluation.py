@@ -334,7 +334,7 @@ def calibration_figure(
     matplotlib.figure.Figure
     """
     curves = dict(y_score) if isinstance(y_score, Mapping) else {"model": y_score}
-    fig = _figure(figsize=(6, 6))
+    fig = _figure(figsize=(8.5, 6), layout="constrained")
     ax, hist = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfectly calibrated")
     for name, scores in curves.items():
@@ -344,9 +344,10 @@ def calibration_figure(
         hist.hist(np.asarray(scores, dtype=float), bins=50, range=(0, 1), histtype="step", label=name)
     if log_scale:
         ax.set(xscale="log", yscale="log")
-    ax.set(ylabel="observed positive rate", title="Calibration")
-    ax.legend()
-    hist.set(xlabel="mean predicted probability", ylabel="count")
+    ax.set(ylabel="observed positive rate", title="Calibration: observed rate against mean score, per bin")
+    hist.set(xlabel="predicted probability (mean score of a bin, above)", ylabel="rows", title="Scores")
+    for panel in (ax, hist):  # beside the panels, where no curve runs under them
+        panel.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
     return fig
 
 

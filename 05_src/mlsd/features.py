@@ -566,16 +566,22 @@ def course_feature_columns() -> dict[str, list[str]]:
 
     The keys match the arguments of :func:`make_preprocessor`, so
     ``make_preprocessor(**course_feature_columns())`` builds the course's default
-    preprocessing. Keys (``application_id``, ``customer_id``), the time index
-    (``month``), the label ``serious_dlq`` and ``label_observed_at`` are not features.
+    preprocessing. Keys (``application_id``, ``customer_id``), the times (``month``,
+    ``applied_at``), the label ``serious_dlq`` and ``label_observed_at`` are not features.
     No gold column needs the hashing trick (regions have a long tail that
     ``min_frequency`` pools); pass a column there to try it.
+
+    No date parts either: the true label model has no calendar term, the default rate by
+    day of week differs only by noise (session 4, "Date parts"), and in a year or so of
+    training months each calendar month appears once or twice, so a month feature would
+    learn accidents. Pass ``dates=["applied_at"]`` to :func:`make_preprocessor` to test
+    that hypothesis again.
 
     Examples
     --------
     >>> columns = course_feature_columns()
     >>> columns["categorical"], columns["dates"]
-    (['channel', 'purpose', 'region'], ['applied_at'])
+    (['channel', 'purpose', 'region'], [])
     """
     return {
         "numeric": [
@@ -596,7 +602,7 @@ def course_feature_columns() -> dict[str, list[str]]:
         ],
         "categorical": ["channel", "purpose", "region"],
         "high_cardinality": [],
-        "dates": ["applied_at"],
+        "dates": [],
     }
 
 

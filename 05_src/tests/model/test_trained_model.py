@@ -76,6 +76,17 @@ def test_ids_do_not_move_the_score(models, column):
         assert result.passed, (role, result)
 
 
+def test_the_application_time_does_not_move_the_score(models):
+    # The true label model has no calendar term (session 4, "Date parts"), so the default
+    # preprocessing takes no date parts: a Saturday-night or December application scores the same.
+    X = models.data.X_valid
+    times = [pd.Timestamp("2024-12-28 23:30"), pd.Timestamp("2025-06-02 09:00")]
+    for role, model in both(models).items():
+        result = invariance_test(model, X, training.TIME_COLUMN, times, tol=1e-12)
+        assert result.n == 2 * len(X)
+        assert result.passed, (role, result)
+
+
 @pytest.mark.parametrize("column", ["late_30_59", "late_60_89", "late_90"])
 def test_more_late_payments_never_lower_the_risk(models, column):
     X = models.data.X_valid

@@ -234,7 +234,10 @@ def test_course_preprocessor_on_unseen_data(train, new_rows):
     assert set(columns["numeric"]) <= set(names)
     assert "missingindicator_monthly_income" in names and "missingindicator_amount" not in names
     assert {"channel_web", "channel_missing", "purpose_car", "region_north"} <= set(names)
-    assert {"applied_at_month", "applied_at_is_weekend"} <= set(names)
+    # no calendar parts by default (the truth has no time term, session 4); only when asked for
+    assert not [n for n in names if n.startswith("applied_at")]
+    dated = make_preprocessor(**(columns | {"dates": ["applied_at"]})).fit(train)
+    assert {"applied_at_month", "applied_at_is_weekend"} <= set(dated.get_feature_names_out())
     assert "channel_partner_app" not in names
     # numeric columns are standardised on the training data
     scaled = prep.transform(train)
