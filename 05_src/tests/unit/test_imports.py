@@ -55,6 +55,7 @@ MUST_STAY_LIGHT = {
     # group rates are counts; a model card reads MLflow only when asked for one
     "mlsd.fairness": ML,
     "mlsd.model_card": ML,
+    "mlsd.privacy": ML,
     # the feedback-loop experiment clones and fits scikit-learn models
     "mlsd.experiments": ("mlflow", "skops", "shap", "matplotlib", "dask", "distributed"),
     # Dask is this module's subject; a cluster's client loads when a cluster starts
