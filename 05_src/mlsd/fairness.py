@@ -74,7 +74,8 @@ def group_rates(
     pandas.DataFrame
         Index ``group`` (``"all"`` first); columns ``n``, ``defaults``, ``default_rate``,
         ``approval_rate``, ``tpr``, ``fpr``, ``approval_ratio`` (the group's approval rate over
-        the highest group's: the "four-fifths rule" flags ratios below 0.8) and ``small``.
+        the highest of the groups that are not small: the "four-fifths rule" flags ratios below
+        0.8) and ``small``.
 
     Examples
     --------
@@ -101,9 +102,11 @@ def group_rates(
     for name, index in groups.groupby(groups, sort=True).indices.items():
         rows[str(name)] = _rates(y[index], declined[index])
     table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("group")
-    best = table["approval_rate"].drop("all").max()
-    table["approval_ratio"] = table["approval_rate"] / best if best > 0 else np.nan
     table["small"] = table["n"] < min_size
+    groups = table.drop("all")
+    compared = groups[~groups["small"]] if (~groups["small"]).any() else groups  # noisy groups set no bar
+    best = compared["approval_rate"].max()
+    table["approval_ratio"] = table["approval_rate"] / best if best > 0 else np.nan
     return table
 
 
@@ -122,7 +125,7 @@ def rates_by_threshold(
     -------
     pandas.DataFrame
         One row per (threshold, group), the overall row included: ``threshold``, ``group`` and
-        the columns of :func:`group_rates`.
+        the columns of :func:`group_rates`, in that order.
     """
     tables = [
         group_rates(

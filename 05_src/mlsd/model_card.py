@@ -147,7 +147,8 @@ def read_model_card(
 
 def _table(frame: pd.DataFrame, digits: int = 3) -> str:
     """A DataFrame as a Markdown table (pandas' ``to_markdown`` needs tabulate, which we do not)."""
-    frame = frame.reset_index() if frame.index.name or not isinstance(frame.index, pd.RangeIndex) else frame
+    if frame.index.name or not isinstance(frame.index, pd.RangeIndex):
+        frame = frame.rename_axis(frame.index.name or "").reset_index()
 
     def cell(value) -> str:
         if isinstance(value, float):

@@ -35,6 +35,13 @@ def test_group_rates_count_approvals_tpr_and_fpr(frame):
     assert a["approval_ratio"] == pytest.approx((3 / 5) / (3 / 4))  # b has the highest rate of the groups
 
 
+def test_a_small_group_sets_no_bar_for_the_approval_ratio(frame):
+    approved_stranger = frame.assign(score=frame["score"].where(frame["region"].notna(), 0.0))
+    rates = fairness.group_rates(approved_stranger, "region", threshold=0.5, min_size=3)
+    assert rates.loc["<missing>", "approval_rate"] == 1.0  # one row, approved: the highest rate
+    assert rates.loc["b", "approval_ratio"] == pytest.approx(1.0)  # b, the best large group, is the bar
+
+
 def test_a_lower_threshold_declines_more_in_every_group(frame):
     rates = fairness.rates_by_threshold(frame, "region", [0.25, 0.5], min_size=3)
     strict = rates[rates["threshold"] == 0.25].set_index("group")
