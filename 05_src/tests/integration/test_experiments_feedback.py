@@ -3,13 +3,19 @@
 A lender that approves only applicants below its threshold observes only their outcomes. The
 experiment (``mlsd.experiments.feedback_loop_experiment``) retrains on what each policy lets the
 lender see and scores the models on every applicant of later months, whose outcomes the
-generator knows. The notebook claims, and this test checks on a smaller data set of its own:
+generator knows. The notebook claims, and this test checks on a data set of its own:
 
 - the approved loans' default rate is below the population's, and the inverse-propensity-weighted
   rate of the approved-plus-explored loans is closer to it;
 - the model trained on approved loans only underestimates the population's risk (its mean score is
-  below the default rate and below the mean score of the exploration + IPW model);
-- and it ranks the population no better than the exploration + IPW model (ROC-AUC).
+  below the default rate) and declines fewer applicants than the model trained on every outcome;
+- exploration with IPW corrects the level: its mean score is closer to the default rate, and its
+  decline rate closer to the reference's, than the approved-only model's (and its mean score closer
+  than the unweighted exploration model's);
+- the model trained on every outcome ranks better than the approved-only one.
+
+It does not claim that exploration with IPW ranks better than approved-only training: at the notebook's
+budget the differences in ranking are a few points in either direction.
 
 Data: 9,000 applications over 21 months (15 drift-free months, six more for their labels).
 """
@@ -96,15 +102,29 @@ def test_the_approved_loans_understate_the_default_rate_and_ipw_corrects_it(resu
     assert policy["explored"].sum() > 0 and not policy.loc[policy["explored"], "approved"].eq(False).any()
 
 
-def test_the_approved_only_model_underestimates_the_populations_risk(result):
+def test_the_approved_only_model_underestimates_risk_and_declines_too_few(result):
     table = result.table
     approved_only = table.loc["approved only"]
-    ipw = table.loc["approved + exploration, IPW"]
+    reference = table.loc["all labels (no lender sees these)"]
     assert approved_only["mean_score"] < approved_only["default_rate"]
-    assert approved_only["mean_score"] < ipw["mean_score"]
+    assert approved_only["decline_rate"] < reference["decline_rate"]
 
 
-def test_the_approved_only_model_ranks_no_better_than_exploration_with_ipw(result):
+def test_exploration_with_ipw_corrects_the_level_of_risk(result):
     table = result.table
-    assert table.loc["approved only", "roc_auc"] <= table.loc["approved + exploration, IPW", "roc_auc"]
-    assert table.loc["approved only", "roc_auc"] < table.loc["all labels (no lender sees these)", "roc_auc"]
+    rate = table["default_rate"].iloc[0]
+    reference = table.loc["all labels (no lender sees these)"]
+    approved_only, unweighted = table.loc["approved only"], table.loc["approved + exploration"]
+    ipw = table.loc["approved + exploration, IPW"]
+    assert abs(ipw["mean_score"] - rate) < abs(approved_only["mean_score"] - rate)
+    assert abs(ipw["mean_score"] - rate) < abs(unweighted["mean_score"] - rate)
+    assert abs(ipw["decline_rate"] - reference["decline_rate"]) < abs(
+        approved_only["decline_rate"] - reference["decline_rate"]
+    )
+
+
+def test_every_outcome_ranks_better_than_approved_only(result):
+    table = result.table
+    reference, approved_only = table.loc["all labels (no lender sees these)"], table.loc["approved only"]
+    assert reference["roc_auc"] > approved_only["roc_auc"]
+    assert reference["pr_auc"] > approved_only["pr_auc"]
