@@ -31,13 +31,20 @@ import pandas as pd
 from mlsd import tracking
 from mlsd.tracking._store import _mlflow
 
-__all__ = ["DATA_WINDOW_PARAMS", "ModelCard", "read_model_card", "render_model_card"]
+__all__ = ["DATA_WINDOW_PARAMS", "MarkdownText", "ModelCard", "read_model_card", "render_model_card"]
 
 DATA_WINDOW_PARAMS = ("train_months", "valid_months", "n_train", "n_valid", "train_positive_rate")
 """Run parameters that describe the data a model saw (logged by the course's training code)."""
 
 _MODEL_PARAM_PREFIX = "model__"
 _RUN_PARAMS = ("cv", "cv_n_splits")
+
+
+class MarkdownText(str):
+    """A string that Jupyter displays as rendered Markdown (and everything else treats as a string)."""
+
+    def _repr_markdown_(self) -> str:
+        return str(self)
 
 
 @dataclass
@@ -167,8 +174,10 @@ def _pairs(mapping: Mapping[str, object], key: str, value: str) -> str:
     return _table(pd.DataFrame({key: list(mapping), value: list(mapping.values())}))
 
 
-def render_model_card(card: ModelCard) -> str:
+def render_model_card(card: ModelCard) -> MarkdownText:
     """The card as Markdown: details, intended use, data, hyperparameters, metrics, fairness, limitations.
+
+    The result is a string; a notebook cell that ends on it shows the rendered card.
 
     Examples
     --------
@@ -219,4 +228,4 @@ def render_model_card(card: ModelCard) -> str:
     lines += ["## Limitations and uses to avoid", ""]
     lines += [f"- {item}" for item in card.limitations] or ["_None written yet._"]
     lines += ["", "## Version tags", "", _pairs(card.tags, "tag", "value"), ""]
-    return "\n".join(lines)
+    return MarkdownText("\n".join(lines))
