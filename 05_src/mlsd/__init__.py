@@ -3,7 +3,8 @@
 One module per concern, each documented in its own docstring: ``config`` settings, ``db``
 PostgreSQL, ``data`` the generated dataset, ``pipelines`` bronze, silver and gold, ``sampling``,
 ``labeling``, ``features``, ``evaluation``, ``tracking`` MLflow, ``training``, ``explain``,
-``monitoring``, ``serving``, ``course`` and ``notebooks`` for the session notebooks, ``grading``,
+``monitoring``, ``serving``, ``experiments`` (tests in production, the feedback loop), ``fairness``,
+``model_card``, ``privacy``, ``course`` and ``notebooks`` for the session notebooks, ``grading``,
 ``doctor``, ``logging``; ``cli`` is the ``mlsd`` command over them. Importing the package does no
 work.
 """

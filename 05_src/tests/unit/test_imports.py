@@ -53,6 +53,12 @@ MUST_STAY_LIGHT = {
     "mlsd.retraining": ("mlflow", "skops", "shap", "matplotlib", "dask", "distributed"),
     "mlsd.monitoring": ("mlflow", "skops", "shap", "matplotlib", "dask", "distributed"),
     "mlsd.explain": ("mlflow", "skops", "shap", "matplotlib", "dask", "distributed"),
+    # group rates are counts; a model card reads MLflow only when asked for one
+    "mlsd.fairness": ML,
+    "mlsd.model_card": ML,
+    "mlsd.privacy": ML,
+    # the feedback-loop experiment clones and fits scikit-learn models
+    "mlsd.experiments": ("mlflow", "skops", "shap", "matplotlib", "dask", "distributed"),
     # Dask is this module's subject; a cluster's client loads when a cluster starts
     "mlsd.pipelines.dask_layers": ("sklearn", "mlflow", "shap", "matplotlib", "distributed"),
 }
