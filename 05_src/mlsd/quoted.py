@@ -56,9 +56,9 @@ METADATA_KEY = "mlsd_quotable"  # in the output metadata of a cell: {"name": ...
 NUMBERS_NAME = "numbers.json"  # next to summary.json in the folder of `mlsd course run`
 
 MARKER = re.compile(r"<!--\s*run:\s*(?P<body>.*?)\s*-->")
-# 1,185 / 0.343 / -3.26 / 9.4% ; not the 50 of "p50" or the 04 of "2025-04".
+# 1,185 / 0.343 / -3.26 / 9.4%; not the 50 of "p50", nor 2025-04 or a range such as 4-6.
 NUMBER = re.compile(
-    r"(?<![\w.\-])(?P<sign>[-−])?(?P<digits>\d{1,3}(?:,\d{3})+|\d+)(?P<decimals>\.\d+)?(?P<pct>%)?"
+    r"(?<![\w.\-])(?P<sign>[-−])?(?P<digits>\d{1,3}(?:,\d{3})+|\d+)(?P<decimals>\.\d+)?(?P<pct>%)?(?!\d|-\d)"
 )
 NAME = re.compile(r"^(?P<session>\d\d):(?P<name>[^/\s][^|]*)$")
 FACTOR = re.compile(r"^x(?P<factor>\d+(?:\.\d+)?)$")
