@@ -7,7 +7,8 @@ them puts a marker right after the number::
     p50 0.22 ms<!-- run: 01:latency/features of one application/p50_ms x3 -->
 
 The marker names the session (``01``), the published name (``latency``) and, for a table, the row
-and the column; then, optionally, a tolerance and ``any-scale``. The marker applies to the last
+and the column (a ``|`` in a name is written ``\\|``, as everywhere in a Markdown table); then,
+optionally, a tolerance and ``any-scale``. The marker applies to the last
 number before it on the same line. Tolerances:
 
 - none: the quoted number equals the run's value at the quoted precision ("0.343" allows
@@ -60,7 +61,7 @@ MARKER = re.compile(r"<!--\s*run:\s*(?P<body>.*?)\s*-->")
 NUMBER = re.compile(
     r"(?<![\w.\-])(?P<sign>[-−])?(?P<digits>\d{1,3}(?:,\d{3})+|\d+)(?P<decimals>\.\d+)?(?P<pct>%)?(?!\d|-\d)"
 )
-NAME = re.compile(r"^(?P<session>\d\d):(?P<name>[^/\s][^|]*)$")
+NAME = re.compile(r"^(?P<session>\d\d):(?P<name>[^/\s].*)$")
 FACTOR = re.compile(r"^x(?P<factor>\d+(?:\.\d+)?)$")
 ABSOLUTE = re.compile(r"^(?:±|\+-)(?P<tol>\d+(?:\.\d+)?)(?P<pct>%)?$")
 PUBLISH_CALL = re.compile(r"quotable\(\s*(?P<quote>['\"])(?P<name>[^'\"]+)(?P=quote)")
@@ -179,10 +180,13 @@ def _marker(body: str, quoted: str, path: Path, line: int) -> Marker:
         else:
             break
         tokens.pop()
-    name = NAME.match(" ".join(tokens))
+    written = " ".join(tokens)
+    name = NAME.match(written.replace("\\|", "|"))  # a Markdown table needs its pipes escaped, even here
     problem = ""
     if not quoted:
         problem = "no number before the marker on its line"
+    elif re.search(r"(?<!\\)\|", written):
+        problem = f"a bare | ends a Markdown table cell: write \\| in {body!r}"
     elif not name:
         problem = f"cannot read {body!r}: expected `NN:name[/row/column] [x3 | ±0.01 | ±5%] [any-scale]`"
     if options.get("factor") is not None and options["factor"] <= 1:

@@ -198,3 +198,9 @@ def test_the_texts_scanned_include_slides_notebooks_and_answer_keys():
     assert "01_materials/labs/01_ml_system_design.ipynb" in names
     assert any(n.startswith("03_instructional_team/answer_keys/") for n in names)
     assert all(Path(repo_root(), n).is_file() for n in names)
+
+
+def test_a_pipe_in_a_name_is_escaped_so_that_the_table_survives():
+    marker = one("| 0.574<!-- run: 01:truth/age/mean \\|contribution\\| --> |")
+    assert (marker.name, marker.problem) == ("truth/age/mean |contribution|", "")
+    assert "bare |" in one("| 0.574<!-- run: 01:truth/age/mean |contribution| --> |").problem
