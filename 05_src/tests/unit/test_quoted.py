@@ -204,3 +204,10 @@ def test_a_pipe_in_a_name_is_escaped_so_that_the_table_survives():
     marker = one("| 0.574<!-- run: 01:truth/age/mean \\|contribution\\| --> |")
     assert (marker.name, marker.problem) == ("truth/age/mean |contribution|", "")
     assert "bare |" in one("| 0.574<!-- run: 01:truth/age/mean |contribution| --> |").problem
+
+
+def test_at_another_scale_a_row_of_a_published_table_may_be_missing():
+    text = "0.002<!-- run: 01:importance/age/mean -->"
+    assert check(text, {"importance/late_90/mean": 0.1}, scale="tiny") == []
+    assert check(text, {"importance/late_90/mean": 0.1})[0].problem == "unknown"
+    assert check(text, {"shap/age/mean": 0.1}, scale="tiny")[0].problem == "unknown"
