@@ -324,8 +324,9 @@ def compare(
     """The markers that the run's numbers contradict or cannot confirm.
 
     ``sessions`` maps a session (``"01"``) to the numbers its notebook published. A marker of a
-    session that did not run is reported as ``not run``; at a scale other than ``small`` only the
-    markers flagged ``any-scale`` are compared by value, the others only by name.
+    session that did not run is reported as ``not run``. At a scale other than ``small`` only the
+    markers flagged ``any-scale`` are compared by value, the others only by name, and only the
+    published name must exist (a table of the top rows may hold other rows at another scale).
     """
     findings = []
     for marker in markers:
@@ -337,7 +338,10 @@ def compare(
             continue
         numbers = sessions[marker.session]
         if marker.name not in numbers:
-            findings.append(Finding(marker, "unknown"))
+            # At another scale a top-k table may hold other rows: the name itself must be published.
+            published = marker.name.split("/")[0]
+            if scale == "small" or not any(k == published or k.startswith(f"{published}/") for k in numbers):
+                findings.append(Finding(marker, "unknown"))
             continue
         value = numbers[marker.name]
         if scale != "small" and not marker.any_scale:
