@@ -71,18 +71,22 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_numbers(numbers_file: Path, sessions: set[str] | None = None) -> int:
-    """Print the quoted numbers that the run contradicts; return how many."""
+    """Print the quoted numbers that the run contradicts or did not check; return how many."""
     run = quoted.read_numbers(numbers_file)
     markers = [m for m in quoted.scan_texts() if sessions is None or m.session in sessions]
     findings = quoted.compare(
         markers, {s: v["numbers"] for s, v in run["sessions"].items()}, scale=run["scale"]
     )
-    checked = (
-        "by value" if run["scale"] == "small" else "by name (values only at the small scale, or any-scale)"
-    )
-    print(f"\nQuoted numbers: {len(markers)} markers checked against the {run['scale']} run {checked}, "
-          f"{len(findings)} to fix.")  # fmt: skip
-    if findings:
+    checked = "by value" if run["scale"] == "small" else "by name (by value only if any-scale)"
+    unchecked = sorted({f.marker.session for f in findings if f.problem == "not run"})
+    wrong = [f for f in findings if f.problem != "not run"]
+    print(f"\nQuoted numbers: {len(markers)} markers, checked against the {run['scale']} run {checked}; "
+          f"{len(wrong)} to fix.")  # fmt: skip
+    if unchecked:
+        count = len(findings) - len(wrong)
+        print(f"{count} markers not checked: session {', '.join(unchecked)} not in this run "
+              f"(`uv run mlsd course run --only {' '.join(str(int(s)) for s in unchecked)}`).")  # fmt: skip
+    if wrong:
         print_table(
             [
                 (
@@ -93,7 +97,7 @@ def _check_numbers(numbers_file: Path, sessions: set[str] | None = None) -> int:
                     _shown(f.run_value),
                     f.problem,
                 )
-                for f in findings
+                for f in wrong
             ],
             ["where", "marker", "quoted", "tolerance", "run", "problem"],
         )
