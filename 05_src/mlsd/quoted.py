@@ -20,6 +20,9 @@ Values are measured at the ``small`` scale (``mlsd course run``); ``any-scale`` 
 that does not depend on the data's size (a constant, a threshold from costs), which the notebook
 tests also check at the ``tiny`` scale. HTML comments do not show on GitHub or in Marp.
 
+In a table row that quotes a run, every number standing alone in a cell carries a marker, or
+``<!-- fixed -->`` when the course sets it (a threshold, a rule's points): :func:`unmarked_numbers`.
+
 This module parses the markers (:func:`find_markers`, :func:`scan_texts`), reads the published
 numbers from executed notebooks (:func:`published_numbers`) or from their sources
 (:func:`published_names`), and compares the two (:func:`compare`).
@@ -49,6 +52,7 @@ __all__ = [
     "published_numbers",
     "read_numbers",
     "scan_texts",
+    "unmarked_numbers",
     "text_files",
     "write_numbers",
 ]
@@ -221,6 +225,26 @@ def _markdown_of(path: Path) -> str:
         keep = cell["cell_type"] == "markdown"
         lines += [line if keep else "" for line in source.splitlines()]
     return "\n".join(lines)
+
+
+FIXED = "<!-- fixed -->"  # a number the course sets (a parameter, an assumption), not one a run measures
+BARE_NUMBER = re.compile(r"[*`\s]*[-+]?\d[\d,]*(?:\.\d+)?%?[*`\s]*")
+
+
+def unmarked_numbers(text: str, path: Path | str = "<text>") -> list[tuple[Path, int, str]]:
+    """Numbers standing alone in a table cell of a row that quotes a run, without a marker.
+
+    A row with a marker quotes a run, so its other numbers most likely do too: each needs its own
+    marker, or ``<!-- fixed -->`` when the course sets it (a threshold, a rule's points). The first
+    cell is the row's label.
+    """
+    found = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.lstrip().startswith("|") or not MARKER.search(line):
+            continue
+        cells = re.split(r"(?<!\\)\|", line.strip().strip("|"))
+        found += [(Path(path), number, c.strip()) for c in cells[1:] if BARE_NUMBER.fullmatch(c)]
+    return found
 
 
 def scan_texts(files: Iterable[Path] | None = None) -> list[Marker]:

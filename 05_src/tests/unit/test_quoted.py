@@ -211,3 +211,17 @@ def test_at_another_scale_a_row_of_a_published_table_may_be_missing():
     assert check(text, {"importance/late_90/mean": 0.1}, scale="tiny") == []
     assert check(text, {"importance/late_90/mean": 0.1})[0].problem == "unknown"
     assert check(text, {"shap/age/mean": 0.1}, scale="tiny")[0].problem == "unknown"
+
+
+def test_a_bare_number_in_a_row_that_quotes_a_run_needs_a_marker():
+    row = "| rule | 0.5<!-- fixed --> | 1.2<!-- run: 01:x --> | **3** | 2025-04 |"
+    assert [cell for _, _, cell in quoted.unmarked_numbers(row)] == ["**3**"]
+    assert quoted.unmarked_numbers("| rule | 0.5 | 3 |") == []  # a row that quotes no run
+
+
+@pytest.mark.parametrize("path", quoted.text_files(), ids=lambda p: str(p.relative_to(repo_root())))
+def test_rows_that_quote_a_run_mark_every_number(path):
+    unmarked = quoted.unmarked_numbers(quoted._markdown_of(path), path)
+    assert not unmarked, "mark these numbers with <!-- run: ... --> or <!-- fixed -->: " + ", ".join(
+        f"line {line}: {cell}" for _, line, cell in unmarked
+    )
