@@ -225,3 +225,35 @@ def test_rows_that_quote_a_run_mark_every_number(path):
     assert not unmarked, "mark these numbers with <!-- run: ... --> or <!-- fixed -->: " + ", ".join(
         f"line {line}: {cell}" for _, line, cell in unmarked
     )
+
+
+def run_agreeing_with_the_texts() -> dict:
+    """A numbers.json whose values are the quoted ones: what a run that agrees with every marker writes."""
+    sessions: dict = {}
+    for marker in sorted(MARKERS, key=lambda m: len(m.quoted)):  # the most precise quote of a value last
+        numbers = sessions.setdefault(marker.session, {"notebook": f"{marker.session}.ipynb", "numbers": {}})
+        numbers["numbers"][marker.name] = marker.value
+    return {"scale": "small", "sessions": sessions}
+
+
+def test_mlsd_course_numbers_lists_a_stale_number_with_its_file_and_line(tmp_path, capsys):
+    from mlsd import cli
+
+    run = run_agreeing_with_the_texts()
+    (tmp_path / "numbers.json").write_text(json.dumps(run))
+    assert cli.main(["course", "numbers", "--out", str(tmp_path)]) == 0
+    assert "0 to fix" in capsys.readouterr().out
+
+    stale = next(m for m in MARKERS if not m.factor)
+    run["sessions"][stale.session]["numbers"][stale.name] = stale.value + 1
+    (tmp_path / "numbers.json").write_text(json.dumps(run))
+    assert cli.main(["course", "numbers", "--out", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "1 to fix" in out and stale.where() in out and stale.key in out
+
+
+def test_mlsd_course_numbers_without_a_run_says_what_to_do(tmp_path, capsys):
+    from mlsd import cli
+
+    assert cli.main(["course", "numbers", "--out", str(tmp_path)]) == 1
+    assert "uv run mlsd course run" in capsys.readouterr().out
