@@ -166,7 +166,7 @@ def quotable(name: str, obj: Any) -> Quotable:
     """Show ``obj`` (a value, Series or DataFrame) and publish its numbers under ``name``.
 
     The slides may quote a published number with a marker naming it, e.g.
-    ``0.22 ms<!-- run: 01:latency/features of one application/p50_ms x3 -->``; ``mlsd course run``
+    ``0.14 ms<!-- run: 01:latency/features of one application/p50_ms x3 -->``; ``mlsd course run``
     checks that every quoted number still agrees with the run (:mod:`mlsd.quoted`).
 
     Examples

@@ -4,7 +4,7 @@ A notebook cell shows a table or a value through :func:`mlsd.course.quotable`, w
 as usual and attaches its numbers, under a name, to the cell's output. A text that quotes one of
 them puts a marker right after the number::
 
-    p50 0.22 ms<!-- run: 01:latency/features of one application/p50_ms x3 -->
+    p50 0.14 ms<!-- run: 01:latency/features of one application/p50_ms x3 -->
 
 The marker names the session (``01``), the published name (``latency``) and, for a table, the row
 and the column (a ``|`` in a name is written ``\\|``, as everywhere in a Markdown table); then,
