@@ -285,14 +285,14 @@ def _label(label) -> str:
 
 
 def _plain(value):
-    """A JSON value: numbers as float or int, missing as None, anything else as its text."""
+    """A JSON value: numbers as float or int, missing or infinite as None, anything else as its text."""
     if isinstance(value, bool):
         return int(value)
     try:
         number = float(value)
     except (TypeError, ValueError):
         return None if value is None else str(value)
-    if math.isnan(number):
+    if not math.isfinite(number):  # JSON has no NaN or infinity (a threshold that flags nothing is inf)
         return None
     return int(number) if number.is_integer() and abs(number) < 2**53 else number
 

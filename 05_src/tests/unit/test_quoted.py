@@ -137,6 +137,9 @@ def test_a_table_publishes_every_cell_under_row_and_column():
         "latency/month/n": 4,
     }
     assert quoted.flatten("growth", pd.Series({"growth": "25%"})) == {"growth/growth": "25%"}
+    assert quoted.flatten("costs", pd.Series({"approve everyone": float("inf")})) == {
+        "costs/approve everyone": None
+    }
 
 
 def test_quotable_shows_the_object_and_attaches_its_numbers():
