@@ -304,7 +304,8 @@ def published_numbers(notebook) -> dict[str, object]:
         for output in cell.get("outputs", []):
             published = output.get("metadata", {}).get(METADATA_KEY)
             if published:
-                numbers.update(published["numbers"])
+                # an empty table (no slice big enough at the tiny scale) still publishes its name
+                numbers.update(published["numbers"] or {published["name"]: None})
     return numbers
 
 

@@ -260,3 +260,16 @@ def test_mlsd_course_numbers_without_a_run_says_what_to_do(tmp_path, capsys):
 
     assert cli.main(["course", "numbers", "--out", str(tmp_path)]) == 1
     assert "uv run mlsd course run" in capsys.readouterr().out
+
+
+def test_an_empty_table_still_publishes_its_name():
+    empty = {"name": "worst", "numbers": quoted.flatten("worst", pd.DataFrame({"n": []}))}
+    cells = [
+        {
+            "cell_type": "code",
+            "outputs": [{"output_type": "execute_result", "metadata": {"mlsd_quotable": empty}}],
+        }
+    ]
+    numbers = quoted.published_numbers({"cells": cells})
+    assert check("563<!-- run: 01:worst/age band/n -->", numbers, scale="tiny") == []
+    assert check("563<!-- run: 01:worst/age band/n -->", numbers)[0].problem == "unknown"
