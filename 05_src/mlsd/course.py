@@ -21,14 +21,24 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from mlsd import data, db, pipelines
+from mlsd import data, db, pipelines, quoted
 from mlsd.config import Settings, get_settings, repo_root
 from mlsd.data.manifest import MANIFEST_NAME
 from mlsd.errors import MLSDError
 from mlsd.logging import get_logger
 from mlsd.notebooks import NotebookRun, run_notebook
 
-__all__ = ["CourseSession", "SEED", "ensure_course_data", "lab_notebooks", "run_course", "setup"]
+__all__ = [
+    "CourseSession",
+    "SEED",
+    "Quotable",
+    "default_out",
+    "ensure_course_data",
+    "lab_notebooks",
+    "quotable",
+    "run_course",
+    "setup",
+]
 
 SEED = 42
 
@@ -127,6 +137,46 @@ def setup(*, scale: str | None = None, seed: int = SEED, threads: int | None = 1
     return CourseSession(conn, url, settings, landing, manifest, seed, get_logger("mlsd.course"))
 
 
+class Quotable:
+    """A value, Series or DataFrame shown as usual, with its numbers attached to the output.
+
+    The numbers travel in the output's metadata (``mlsd_quotable``), which no front end shows:
+    the learner sees the object's own display; ``mlsd course run`` collects them into
+    ``numbers.json`` and compares them with the markers in the slides (:mod:`mlsd.quoted`).
+    """
+
+    def __init__(self, name: str, obj: Any):
+        self.name, self.obj = name, obj
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        from IPython import get_ipython  # only ever called inside IPython
+        from IPython.core.formatters import DisplayFormatter
+
+        shell = get_ipython()
+        formatter = shell.display_formatter if shell is not None else DisplayFormatter()
+        bundle, metadata = formatter.format(self.obj, include=include, exclude=exclude)
+        numbers = {"name": self.name, "numbers": quoted.flatten(self.name, self.obj)}
+        return bundle, {**metadata, quoted.METADATA_KEY: numbers}
+
+    def __repr__(self) -> str:
+        return repr(self.obj)
+
+
+def quotable(name: str, obj: Any) -> Quotable:
+    """Show ``obj`` (a value, Series or DataFrame) and publish its numbers under ``name``.
+
+    The slides may quote a published number with a marker naming it, e.g.
+    ``0.14 ms<!-- run: 01:latency/features of one application/p50_ms x3 -->``; ``mlsd course run``
+    checks that every quoted number still agrees with the run (:mod:`mlsd.quoted`).
+
+    Examples
+    --------
+    >>> quotable("break_even", 0.118)
+    0.118
+    """
+    return Quotable(name, obj)
+
+
 # -- mlsd course run -------------------------------------------------------------------------
 
 
@@ -134,6 +184,11 @@ def lab_notebooks(root: Path | None = None) -> list[Path]:
     """The session notebooks in order (``01_materials/labs/NN_*.ipynb``)."""
     folder = (root or repo_root()) / "01_materials" / "labs"
     return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+
+
+def default_out() -> Path:
+    """Where `mlsd course run` writes the executed notebooks, ``summary.json`` and ``numbers.json``."""
+    return repo_root() / "05_src" / "build" / "course"
 
 
 def run_course(
@@ -150,8 +205,9 @@ def run_course(
 ) -> list[NotebookRun]:
     """Execute the session notebooks in order, each in a fresh kernel.
 
-    Writes the executed notebooks and their HTML to ``out`` (default ``05_src/build/course``)
-    and returns one :class:`mlsd.notebooks.NotebookRun` per notebook. The data for the
+    Writes the executed notebooks and their HTML to ``out`` (default ``05_src/build/course``),
+    with ``summary.json`` (time and memory per notebook) and ``numbers.json`` (the numbers each
+    notebook published with :func:`quotable`, see :mod:`mlsd.quoted`), and returns one :class:`mlsd.notebooks.NotebookRun` per notebook. The data for the
     scale is prepared once first, so every notebook starts from the same state.
 
     ``only`` keeps the sessions with these numbers; ``notebooks`` replaces the session
@@ -173,7 +229,7 @@ def run_course(
     """
     stage = on_stage or (lambda text: None)
     settings = get_settings(scale=scale)
-    out = Path(out or repo_root() / "05_src" / "build" / "course")
+    out = Path(out or default_out())
     out.mkdir(parents=True, exist_ok=True)
     stage("database" if settings.database_url else "database (the embedded server)")
     conn = db.connect()
@@ -232,6 +288,7 @@ def run_course(
             indent=2,
         )
     )  # fmt: skip
+    quoted.write_numbers(out, settings.scale, runs)
     return runs
 
 

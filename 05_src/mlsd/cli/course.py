@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 
 from mlsd.cli._commands import Commands, Option, lazy
-from mlsd.cli._output import print_table, say, usage_error
+from mlsd.cli._output import fail, print_table, say, usage_error
 from mlsd.cli._progress import QUIET, Progress
 
 course = lazy("course")  # package modules load when a command runs, so `mlsd --help` stays fast
 publishing = lazy("publish")
+quoted = lazy("quoted")
 
 commands = Commands(
     "course",
@@ -74,7 +75,61 @@ def _run(args: argparse.Namespace, progress: Progress) -> int:
     print(f"\n{len(runs) - len(failed)}/{len(runs)} notebooks passed in {total:.0f} s.")
     for failure in failed:
         print(f"FAILED {failure.describe()}", file=sys.stderr)
-    return 1 if failed else 0
+    ran = {r.path.name[:2] for r in runs if r.ok}
+    out = Path(args.out) if args.out else course.default_out()
+    stale = _check_numbers(out / quoted.NUMBERS_NAME, sessions=ran)
+    return 1 if failed or stale else 0
+
+
+def _check_numbers(numbers_file: Path, sessions: set[str] | None = None) -> int:
+    """Print the quoted numbers that the run contradicts or did not check; return how many."""
+    run = quoted.read_numbers(numbers_file)
+    markers = [m for m in quoted.scan_texts() if sessions is None or m.session in sessions]
+    findings = quoted.compare(
+        markers, {s: v["numbers"] for s, v in run["sessions"].items()}, scale=run["scale"]
+    )
+    checked = "by value" if run["scale"] == "small" else "by name (by value only if any-scale)"
+    unchecked = sorted({f.marker.session for f in findings if f.problem == "not run"})
+    wrong = [f for f in findings if f.problem != "not run"]
+    print(f"\nQuoted numbers: {len(markers)} markers, checked against the {run['scale']} run {checked}; "
+          f"{len(wrong)} to fix.")  # fmt: skip
+    if unchecked:
+        count = len(findings) - len(wrong)
+        print(f"{count} markers not checked: session {', '.join(unchecked)} not in this run "
+              f"(`uv run mlsd course run --only {' '.join(str(int(s)) for s in unchecked)}`).")  # fmt: skip
+    if wrong:
+        print_table(
+            [
+                (
+                    f.marker.where(),
+                    f.marker.key,
+                    f.marker.quoted,
+                    f.marker.tolerance(),
+                    _shown(f.run_value),
+                    f.problem,
+                )
+                for f in wrong
+            ],
+            ["where", "marker", "quoted", "tolerance", "run", "problem"],
+        )
+    return len(findings)
+
+
+def _shown(value) -> str:
+    return "" if value is None else f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+@commands.command(
+    "numbers",
+    "Compare every number quoted with a `<!-- run: ... -->` marker in the slides and texts with the last run.",
+    "uv run mlsd course numbers",
+)
+@Option("--out", help="folder of the run to compare with (default: 05_src/build/course)")
+def numbers(args: argparse.Namespace) -> int:
+    numbers_file = (Path(args.out) if args.out else course.default_out()) / quoted.NUMBERS_NAME
+    if not numbers_file.is_file():
+        return fail(f"No {numbers_file}: run the notebooks first with `uv run mlsd course run`.")
+    return 1 if _check_numbers(numbers_file) else 0
 
 
 @commands.command(

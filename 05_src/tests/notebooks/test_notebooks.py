@@ -9,12 +9,15 @@ from __future__ import annotations
 import nbformat
 import pytest
 
+from mlsd import quoted
 from mlsd.config import repo_root
+from mlsd.course import lab_notebooks
 from mlsd.notebooks import discover_notebooks, run_notebook
 
 pytestmark = pytest.mark.notebooks
 
 COURSE_NOTEBOOKS = discover_notebooks()
+LAB_NOTEBOOKS = lab_notebooks()
 
 
 def make_notebook(path, *sources: str):
@@ -52,6 +55,20 @@ def test_course_notebook_runs_twice_in_a_row(path, course_env, tmp_path):
             if out.get("name") == "stderr"
         ]
         assert not stderr, f"run {attempt} wrote to stderr: {stderr[:3]}"
+    if path in LAB_NOTEBOOKS:
+        assert_quoted_numbers_published(path, run.notebook)
+
+
+def assert_quoted_numbers_published(path, executed):
+    """Every number the texts quote from this session is published by the run; at the tiny scale
+    only the numbers marked ``any-scale`` are compared by value (`mlsd course run` checks the rest)."""
+    session = path.name[:2]
+    markers = [m for m in quoted.scan_texts() if m.session == session]
+    findings = quoted.compare(markers, {session: quoted.published_numbers(executed)}, scale="tiny")
+    assert not findings, "\n".join(
+        f"{f.marker.where()}: {f.marker.key} quoted {f.marker.quoted}: {f.problem} (run: {f.run_value})"
+        for f in findings
+    )
 
 
 def test_passing_notebook_uses_the_database_and_the_repo_root(tmp_path, pg_url):
