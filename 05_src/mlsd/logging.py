@@ -12,7 +12,7 @@
   (:func:`mlsd.retraining.retrain`) write them.
 * **Privacy**: job records describe batches, never applicants. :class:`JobLog` refuses
   details named like an applicant's identifier or personal attribute
-  (:data:`PERSONAL_FIELDS`), and :func:`pseudonymise` replaces an identifier by a keyed hash
+  (:data:`PERSONAL_FIELDS`), and :func:`mlsd.privacy.pseudonymise` replaces an identifier by a keyed hash
   where one must leave the database (an export, a ticket).
 
 Example
@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
-import hmac
 import json
 import logging
 import sys
@@ -54,7 +52,6 @@ __all__ = [
     "get_logger",
     "job_log_file",
     "log_file",
-    "pseudonymise",
 ]
 
 _FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -305,24 +302,3 @@ class JobLog:
             raise
         status = values.pop("status", "ok")
         self.record(name, status, seconds=time.perf_counter() - started, **values)
-
-
-def pseudonymise(value: str, key: str | bytes, *, length: int = 16) -> str:
-    """A keyed hash of an identifier (HMAC-SHA256, hex), for logs and exports that leave the database.
-
-    The same identifier and key always give the same pseudonym, so records can still be
-    joined and counted; without the key nobody can recompute it from a list of known ids (a
-    plain hash could be). It is still personal data under the GDPR (the key holder can link
-    it back): pseudonymisation lowers the risk, it does not anonymise.
-
-    Examples
-    --------
-    >>> pseudonymise("A0000000042", key="course-secret")
-    '258806d1fcdb322c'
-    >>> pseudonymise("A0000000042", key="another-key") != pseudonymise("A0000000042", key="course-secret")
-    True
-    """
-    secret = key.encode("utf-8") if isinstance(key, str) else key
-    if not secret:
-        raise ValueError("pseudonymise needs a non-empty key: keep it out of the repository (e.g. in .env).")
-    return hmac.new(secret, str(value).encode("utf-8"), hashlib.sha256).hexdigest()[:length]

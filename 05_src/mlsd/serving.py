@@ -28,13 +28,14 @@ BatchResult(batch_id='2025-04:lending-default:v2', rows=1723, ...)
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -389,6 +390,10 @@ class ModelServer:
         The server process.
     log_path : pathlib.Path
         Its output (uvicorn's access log and any traceback).
+    started : float
+        ``time.monotonic()`` when the process was launched.
+    ready_seconds : float or None
+        Seconds from launch until ``/ping`` first answered (``None`` until then).
     """
 
     url: str
@@ -396,6 +401,40 @@ class ModelServer:
     version: str
     process: subprocess.Popen
     log_path: Path
+    started: float = field(default_factory=time.monotonic)
+    ready_seconds: float | None = None
+
+    def wait(self, timeout: float = 120.0) -> ModelServer:
+        """Wait until the server answers ``/ping``; return it.
+
+        Raises
+        ------
+        ServingError
+            When the server exits or does not answer within ``timeout`` seconds (with the end
+            of its log); the server is stopped.
+        """
+        if self.ready_seconds is not None:
+            return self
+        client = ServingClient(self.url, timeout=5)
+        deadline = time.monotonic() + timeout
+        try:
+            while not client.ping():
+                if self.process.poll() is not None:
+                    raise ServingError(
+                        f"The model server for {self.model_uri} exited with code {self.process.returncode}. "
+                        f"End of {self.log_path}:\n{_tail(self.log_path)}"
+                    )
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise ServingError(
+                        f"The model server for {self.model_uri} did not answer on {self.url} within "
+                        f"{timeout:.0f} s. End of {self.log_path}:\n{_tail(self.log_path)}"
+                    )
+                time.sleep(0.25)
+        finally:
+            client.close()
+        self.ready_seconds = time.monotonic() - self.started
+        return self
 
     def client(self, timeout: float = 30.0) -> ServingClient:
         """A :class:`ServingClient` for this server."""
@@ -448,6 +487,7 @@ def serve(
     workers: int = 1,
     threads: int | None = 1,
     timeout: float = 120.0,
+    wait: bool = True,
 ) -> ModelServer:
     """Start MLflow's model server on ``models:/model_name@alias`` and wait until it answers.
 
@@ -475,6 +515,10 @@ def serve(
         lengthen the latency tail. ``None`` leaves the environment as it is.
     timeout : float
         Seconds to wait for ``/ping`` to answer 200.
+    wait : bool
+        Wait for the server here (default). ``False`` returns at once, so that other work runs
+        while the server starts (it is a new Python process that imports MLflow and loads the
+        model); call :meth:`ModelServer.wait` before the first request.
 
     Returns
     -------
@@ -515,22 +559,5 @@ def serve(
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     server = ModelServer(f"http://{host}:{port}", model_uri, version, process, log_path)
-    client = ServingClient(server.url, timeout=5)
-    deadline = time.monotonic() + timeout
-    try:
-        while not client.ping():
-            if process.poll() is not None:
-                raise ServingError(
-                    f"The model server for {model_uri} exited with code {process.returncode}. "
-                    f"End of {log_path}:\n{_tail(log_path)}"
-                )
-            if time.monotonic() > deadline:
-                server.stop()
-                raise ServingError(
-                    f"The model server for {model_uri} did not answer on {server.url} within {timeout:.0f} s. "
-                    f"End of {log_path}:\n{_tail(log_path)}"
-                )
-            time.sleep(0.25)
-    finally:
-        client.close()
-    return server
+    atexit.register(server.stop)  # a server never outlives the Python process (a kernel) that started it
+    return server.wait(timeout) if wait else server

@@ -63,9 +63,16 @@ def notebook_constants(name: str) -> dict:
 
 
 def approve_everyone_accuracy(conn):
-    """Notebook 1, "Objectives and metrics": one minus the base rate of the labelled applications."""
+    """Notebook 1, "Objectives and metrics": one minus the base rate of the months whose labels are
+    complete (the manifest's ``complete_through``, six months before the last month)."""
     return _scalar(
-        conn, "SELECT 1 - avg(serious_dlq) FROM gold.application_features WHERE serious_dlq IS NOT NULL"
+        conn,
+        """
+        SELECT 1 - avg(serious_dlq) FROM gold.application_features
+        WHERE serious_dlq IS NOT NULL
+          AND month <= (SELECT to_char(to_date(max(month), 'YYYY-MM') - interval '6 months', 'YYYY-MM')
+                        FROM gold.application_features)
+        """,
     )
 
 

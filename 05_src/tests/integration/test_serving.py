@@ -56,8 +56,10 @@ def champion(trained):
 
 @pytest.fixture(scope="module")
 def server(trained):
-    handle = serving.serve(MODEL, port=0)  # any free port
+    handle = serving.serve(MODEL, port=0, wait=False)  # any free port; comes up while we go on
     assert not handle.url.endswith(":0")
+    assert handle.ready_seconds is None and handle.running()
+    assert handle.wait() is handle and handle.ready_seconds > 0  # answers /ping from here on
     yield handle
     handle.stop()
     assert not handle.running()
