@@ -208,7 +208,7 @@ class _CohortProgress:
     """What a cohort's progress line says: how many are graded, and where each running one is."""
 
     def __init__(self, listener: Callable[[str], None] | None):
-        self.listener, self.total, self.done = listener, 0, 0
+        self.listener, self.total, self.done = listener or None, 0, 0
         self.running: dict[str, str] = {}
         self.lock = threading.Lock()
 

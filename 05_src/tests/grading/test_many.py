@@ -111,7 +111,7 @@ def test_grade_cohort_solved_blank_and_missing(tmp_path, blank, make_submission,
     (submissions / "carol").mkdir()  # nothing submitted
     (submissions / ".git").mkdir()  # not a learner
     frame = grade_cohort(
-        submissions, "demo", out_dir=tmp_path / "out", progress=False, course=course, options=grading_options
+        submissions, "demo", out_dir=tmp_path / "out", progress=None, course=course, options=grading_options
     )
     assert list(frame["learner"]) == ["alice", "bob", "carol"]
     assert list(frame["status"]) == ["graded", "graded", "missing"]
@@ -137,7 +137,7 @@ def test_grade_cohort_in_parallel_gives_the_same_gradebook(
         (submissions / learner).mkdir(parents=True)
         shutil.copy(source, submissions / learner / "demo.ipynb")
     (submissions / "dan").mkdir()  # nothing submitted
-    options = {"progress": False, "course": course, "options": grading_options}
+    options = {"progress": None, "course": course, "options": grading_options}
     one = grade_cohort(submissions, "demo", out_dir=tmp_path / "one", jobs=1, **options)
     two = grade_cohort(submissions, "demo", out_dir=tmp_path / "two", jobs=2, **options)
     pd.testing.assert_frame_equal(one, two)
@@ -188,7 +188,7 @@ def test_a_cohort_survives_hostile_submissions_and_keeps_learners_apart(
     (submissions / "old" / "demo.ipynb").write_text(nbformat.writes(old, version=3))
     before = tree_digest(submissions)
     frame = grade_cohort(
-        submissions, "demo", out_dir=tmp_path / "out", progress=False, course=course, options=grading_options
+        submissions, "demo", out_dir=tmp_path / "out", progress=None, course=course, options=grading_options
     ).set_index("learner")
     assert tree_digest(submissions) == before  # nothing of the submissions changed
     assert frame.loc["victim", "score"] == 8 and frame.loc["mallory", "score"] == 8

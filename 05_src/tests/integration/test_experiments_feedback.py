@@ -126,5 +126,7 @@ def test_exploration_with_ipw_corrects_the_level_of_risk(result):
 def test_every_outcome_ranks_better_than_approved_only(result):
     table = result.table
     reference, approved_only = table.loc["all labels (no lender sees these)"], table.loc["approved only"]
-    assert reference["roc_auc"] > approved_only["roc_auc"]
+    # Ranking against the generator's true probabilities: on this test's few hundred evaluation labels
+    # ROC-AUC moves by a point or two with the label draw (the notebook's `small` run has ten times more).
+    assert reference["rank_corr_truth"] > approved_only["rank_corr_truth"]
     assert reference["pr_auc"] > approved_only["pr_auc"]
