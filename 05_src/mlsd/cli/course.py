@@ -79,12 +79,16 @@ def _run(args: argparse.Namespace, progress: Progress) -> int:
     labs = (course.repo_root() / "01_materials" / "labs").resolve()
     ran = {r.path.name[:2] for r in runs if r.ok and r.path.resolve().parent == labs}
     out = Path(args.out) if args.out else course.default_out()
-    stale = _check_numbers(out / quoted.NUMBERS_NAME, sessions=ran)
+    stale = _check_numbers(out / quoted.NUMBERS_NAME, sessions=ran, timings_fail=False)
     return 1 if failed or stale else 0
 
 
-def _check_numbers(numbers_file: Path, sessions: set[str] | None = None) -> int:
-    """Print the quoted numbers that the run contradicts or did not check; return how many."""
+def _check_numbers(numbers_file: Path, sessions: set[str] | None = None, timings_fail: bool = True) -> int:
+    """Print the quoted numbers that the run contradicts or did not check; return how many count.
+
+    With ``timings_fail=False`` (a course run on any laptop) a timing outside its factor is printed
+    but not counted: timings depend on the machine, the seeded data's numbers do not.
+    """
     run = quoted.read_numbers(numbers_file)
     markers = [m for m in quoted.scan_texts() if sessions is None or m.session in sessions]
     findings = quoted.compare(
@@ -114,7 +118,13 @@ def _check_numbers(numbers_file: Path, sessions: set[str] | None = None) -> int:
             ],
             ["where", "marker", "quoted", "tolerance", "run", "problem"],
         )
-    return len(findings)
+    if timings_fail:
+        return len(findings)
+    timings = [f for f in wrong if f.problem == "stale" and f.marker.factor]
+    if timings:
+        print(f"{len(timings)} of them are timings of this machine (a factor tolerance): shown, not counted as "
+              "a failure here; `uv run mlsd course numbers` counts them.")  # fmt: skip
+    return len(wrong) - len(timings)
 
 
 def _shown(value) -> str:

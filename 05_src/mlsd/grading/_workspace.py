@@ -122,13 +122,14 @@ class _CellCounter:
             size = self.path.stat().st_size
         except OSError:
             return
-        if size != self.size:
-            self.size = size
+        if size > self.size:  # read only what was appended since the last look
             with open(self.path, "rb") as lines:
-                count = sum(chunk.count(b"\n") for chunk in iter(lambda: lines.read(1 << 16), b""))
-            if count != self.count:
-                self.count = count
-                self.on_cells(count)
+                lines.seek(self.size)
+                added = lines.read(size - self.size)
+            self.size = size
+            if added.count(b"\n"):
+                self.count += added.count(b"\n")
+                self.on_cells(self.count)
 
 
 def run_child(

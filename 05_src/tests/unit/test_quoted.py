@@ -255,6 +255,25 @@ def test_mlsd_course_numbers_lists_a_stale_number_with_its_file_and_line(tmp_pat
     assert "1 to fix" in out and stale.where() in out and stale.key in out
 
 
+def test_a_course_run_shows_a_machine_s_timings_but_fails_only_on_the_data_s_numbers(tmp_path, capsys):
+    from mlsd.cli.course import _check_numbers
+
+    run = run_agreeing_with_the_texts()
+    timing = next(m for m in MARKERS if m.factor)
+    run["sessions"][timing.session]["numbers"][timing.name] = timing.value * timing.factor * 2
+    numbers = tmp_path / "numbers.json"
+    numbers.write_text(json.dumps(run))
+    assert _check_numbers(numbers, timings_fail=False) == 0  # a slow laptop: shown, not a failure
+    assert timing.where() in capsys.readouterr().out
+    quotes = sum(m.key == timing.key for m in MARKERS)  # the same value may be quoted in several texts
+    assert _check_numbers(numbers) == quotes  # `mlsd course numbers` counts them
+
+    data = next(m for m in MARKERS if not m.factor)
+    run["sessions"][data.session]["numbers"][data.name] = data.value + 1
+    numbers.write_text(json.dumps(run))
+    assert _check_numbers(numbers, timings_fail=False) == sum(m.key == data.key for m in MARKERS)
+
+
 def test_mlsd_course_numbers_without_a_run_says_what_to_do(tmp_path, capsys):
     from mlsd import cli
 
